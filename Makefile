@@ -1,0 +1,50 @@
+# The two commands: `make demo` runs the product, `make test` runs the tests.
+# Both start with `make install`, which sets up everything on a fresh Debian 12 machine.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install demo test lint unit integration bench clean
+
+install: $(VENV)/.installed .cashless/cache/.kafka-fetched
+	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
+	  echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES) \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES); }; }
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing Java 17 and Maven"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jre-headless maven; }
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+.cashless/cache/.kafka-fetched: $(VENV)/.installed ops/kafka/pom.xml
+	$(BIN)/cashless stack fetch
+	touch $@
+
+demo: install
+	$(BIN)/cashless demo
+
+test: install lint
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+clean:
+	-$(BIN)/cashless stack down --purge
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Operations: Kafka, Prometheus and Alertmanager configuration, and the local stack runner."""
