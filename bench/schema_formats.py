@@ -25,6 +25,7 @@ offset (timezone-aware); source/segment/district slug [a-z0-9-]{1,64}; channel i
 no float); payer optional (absent or null) 64-char lowercase hex. Extra fields are
 allowed and ignored (not kept on the record, not re-emitted).
 """
+
 from __future__ import annotations
 
 import gc
@@ -36,9 +37,10 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Callable, Literal, Optional
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
 import msgspec
 import orjson
@@ -58,8 +60,18 @@ SEED = 1
 CHANNELS = ("utility", "market", "street")
 METHODS = ("cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money")
 AMOUNT_MAX = 10**12
-FIELDS = ("schema", "event_id", "occurred_at", "source", "channel", "segment",
-          "district", "method", "amount_vnd", "payer")
+FIELDS = (
+    "schema",
+    "event_id",
+    "occurred_at",
+    "source",
+    "channel",
+    "segment",
+    "district",
+    "method",
+    "amount_vnd",
+    "payer",
+)
 
 # ---------------------------------------------------------------------------
 # (a) msgspec
@@ -81,9 +93,11 @@ class MsEvent(msgspec.Struct, frozen=True):
     channel: Literal["utility", "market", "street"]
     segment: MsSlug
     district: MsSlug
-    method: Literal["cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"]
+    method: Literal[
+        "cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"
+    ]
     amount_vnd: MsAmount
-    payer: Optional[MsHex] = None
+    payer: MsHex | None = None
 
 
 _ms_dec = msgspec.json.Decoder(MsEvent)
@@ -105,9 +119,11 @@ class MsEventDollar(msgspec.Struct, frozen=True):
     channel: Literal["utility", "market", "street"]
     segment: MsSlugDollar
     district: MsSlugDollar
-    method: Literal["cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"]
+    method: Literal[
+        "cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"
+    ]
     amount_vnd: MsAmount
-    payer: Optional[MsHexDollar] = None
+    payer: MsHexDollar | None = None
 
 
 ms_dollar_decode = msgspec.json.Decoder(MsEventDollar).decode
@@ -179,7 +195,18 @@ def check_raw(d: Any) -> tuple:
     payer = d.get("payer")
     if payer is not None and (type(payer) is not str or _HEX(payer) is None):
         raise InvalidEvent(f"payer: invalid value {payer!r}")
-    return (schema, event_id, occurred_at, source, channel, segment, district, method, amount, payer)
+    return (
+        schema,
+        event_id,
+        occurred_at,
+        source,
+        channel,
+        segment,
+        district,
+        method,
+        amount,
+        payer,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +220,7 @@ class DcEvent:
     district: str
     method: str
     amount_vnd: int
-    payer: Optional[str] = None
+    payer: str | None = None
 
 
 def dc_decode(b: bytes) -> DcEvent:
@@ -217,8 +244,9 @@ PdSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]  # Rust regex: $ = 
 class PdEvent(BaseModel):
     # strict=True: no bool->int, no 1.0->int, no "123"->int, no unix-int datetimes,
     # and Literal[1] no longer accepts `true`.
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore",
-                              serialize_by_alias=True, validate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, strict=True, extra="ignore", serialize_by_alias=True, validate_by_name=True
+    )
     # a field literally named `schema` shadows BaseModel.schema() (UserWarning) -> alias.
     # Literal[1] would accept `true` and `1.0` even with strict=True -> use int ge=le=1.
     schema_: int = Field(alias="schema", ge=1, le=1)
@@ -228,9 +256,11 @@ class PdEvent(BaseModel):
     channel: Literal["utility", "market", "street"]
     segment: PdSlug
     district: PdSlug
-    method: Literal["cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"]
+    method: Literal[
+        "cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"
+    ]
     amount_vnd: int = Field(ge=1, le=AMOUNT_MAX)
-    payer: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    payer: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class PdEventLiteral(PdEvent):  # matrix only: strict, but schema as Literal[1]
@@ -257,8 +287,14 @@ pd_literal_decode = PdEventLiteral.model_validate_json
 # naive datetimes, trailing garbage, and reads ".25" as 25 microseconds.
 
 
-class FaEvent(faust.Record, validation=True, isodates=True, serializer="json",
-              include_metadata=False, namespace="bench.payment_event"):
+class FaEvent(
+    faust.Record,
+    validation=True,
+    isodates=True,
+    serializer="json",
+    include_metadata=False,
+    namespace="bench.payment_event",
+):
     schema: int = IntegerField(min_value=1, max_value=1)
     event_id: str = StringField(min_length=1, max_length=64)
     occurred_at: datetime
@@ -268,7 +304,7 @@ class FaEvent(faust.Record, validation=True, isodates=True, serializer="json",
     district: str = StringField(min_length=1, max_length=64)
     method: str
     amount_vnd: int = IntegerField(min_value=1, max_value=AMOUNT_MAX)
-    payer: Optional[str] = None
+    payer: str | None = None
 
 
 def fa_decode(b: bytes) -> FaEvent:
@@ -279,7 +315,7 @@ def fa_decode(b: bytes) -> FaEvent:
     # manual checks first (also drops extra fields: faust would keep them in
     # __dict__), and hand faust an already-parsed aware datetime so that its
     # ISO-8601 parser is bypassed.
-    return FaEvent.from_data(dict(zip(FIELDS, check_raw(d))))
+    return FaEvent.from_data(dict(zip(FIELDS, check_raw(d), strict=False)))
 
 
 def fa_encode(x: FaEvent) -> bytes:
@@ -297,11 +333,35 @@ OFFSETS = [("+07:00", 70), ("Z", 10), ("+00:00", 5), ("-05:00", 5), ("+05:30", 5
 def make_events(n: int, seed: int = SEED) -> list[bytes]:
     rng = random.Random(seed)
     offs = [o for o, w in OFFSETS for _ in range(w)]
-    sources = [f"evn-{c}" for c in ("hanoi", "hcmc", "danang", "haiphong", "cantho")] + \
-              ["sawaco", "hawaco", "cho-ben-thanh", "cho-dong-xuan", "vinmart-12"]
-    segments = ["electricity", "water", "gas", "internet", "produce", "seafood", "street-food", "parking"]
-    districts = ["hoan-kiem", "ba-dinh", "dong-da", "hai-ba-trung", "cau-giay", "quan-1",
-                 "quan-3", "binh-thanh", "thu-duc", "son-tra"]
+    sources = [f"evn-{c}" for c in ("hanoi", "hcmc", "danang", "haiphong", "cantho")] + [
+        "sawaco",
+        "hawaco",
+        "cho-ben-thanh",
+        "cho-dong-xuan",
+        "vinmart-12",
+    ]
+    segments = [
+        "electricity",
+        "water",
+        "gas",
+        "internet",
+        "produce",
+        "seafood",
+        "street-food",
+        "parking",
+    ]
+    districts = [
+        "hoan-kiem",
+        "ba-dinh",
+        "dong-da",
+        "hai-ba-trung",
+        "cau-giay",
+        "quan-1",
+        "quan-3",
+        "binh-thanh",
+        "thu-duc",
+        "son-tra",
+    ]
     base = datetime(2026, 1, 1)
     out = []
     for i in range(n):
@@ -322,7 +382,9 @@ def make_events(n: int, seed: int = SEED) -> list[bytes]:
             "segment": rng.choice(segments),
             "district": rng.choice(districts),
             "method": rng.choice(METHODS),
-            "amount_vnd": rng.choice((rng.randrange(1_000, 5_000_000, 500), rng.randrange(1, AMOUNT_MAX + 1))),
+            "amount_vnd": rng.choice(
+                (rng.randrange(1_000, 5_000_000, 500), rng.randrange(1, AMOUNT_MAX + 1))
+            ),
         }
         if rng.random() < 0.8:
             ev["payer"] = f"{rng.getrandbits(256):064x}"
@@ -336,10 +398,18 @@ def make_events(n: int, seed: int = SEED) -> list[bytes]:
 # ---------------------------------------------------------------------------
 # bad / edge inputs
 # ---------------------------------------------------------------------------
-VALID = {"schema": 1, "event_id": "evt-000123", "occurred_at": "2026-11-23T08:15:00+07:00",
-         "source": "evn-hanoi", "channel": "utility", "segment": "electricity",
-         "district": "hoan-kiem", "method": "qr", "amount_vnd": 350000,
-         "payer": "3f9a" + "0" * 60}
+VALID = {
+    "schema": 1,
+    "event_id": "evt-000123",
+    "occurred_at": "2026-11-23T08:15:00+07:00",
+    "source": "evn-hanoi",
+    "channel": "utility",
+    "segment": "electricity",
+    "district": "hoan-kiem",
+    "method": "qr",
+    "amount_vnd": 350000,
+    "payer": "3f9a" + "0" * 60,
+}
 _DROP = object()
 
 
@@ -369,7 +439,7 @@ CASES = [
     ("bad method 'cheque'", case(method="cheque"), False, True, None),
     ("event_id with space", case(event_id="evt 123"), False, True, None),
     ("amount 350000.0 (float)", case(amount_vnd=350000.0), False, False, None),
-    ("amount \"350000\" (str)", case(amount_vnd="350000"), False, False, None),
+    ('amount "350000" (str)', case(amount_vnd="350000"), False, False, None),
     ("amount 10**12+1", case(amount_vnd=AMOUNT_MAX + 1), False, False, None),
     ("amount 10**12 (edge, ok)", case(amount_vnd=AMOUNT_MAX), True, False, None),
     ("schema true", case(schema=True), False, False, None),
@@ -386,13 +456,23 @@ CASES = [
     ("ts space separator", case(occurred_at="2026-11-23 08:15:00+07:00"), None, False, None),
     ("ts 'Z' (ok)", case(occurred_at="2026-11-23T01:15:00Z"), True, False, None),
     ("ts lowercase 't..z' (RFC ok)", case(occurred_at="2026-11-23t01:15:00z"), True, False, None),
-    ("ts '.25' = 250000us (ok)", case(occurred_at="2026-11-23T08:15:00.25+07:00"), True, False,
-     lambda enc: _usec_is(250000)),
+    (
+        "ts '.25' = 250000us (ok)",
+        case(occurred_at="2026-11-23T08:15:00.25+07:00"),
+        True,
+        False,
+        lambda enc: _usec_is(250000),
+    ),
     ("payer absent (ok)", case(payer=_DROP), True, False, None),
     ("payer null (ok)", case(payer=None), True, False, None),
     ("payer 'XYZ'", case(payer="XYZ"), False, False, None),
-    ("extra fields (ok, dropped)", case(note="x", trace={"a": 1}), True, False,
-     lambda enc: _no_extra(enc)),
+    (
+        "extra fields (ok, dropped)",
+        case(note="x", trace={"a": 1}),
+        True,
+        False,
+        lambda enc: _no_extra(enc),
+    ),
     ("top-level array", b"[1,2,3]", False, False, None),
 ]
 
@@ -412,8 +492,16 @@ MATRIX_EXTRA = {  # not benchmarked
     "c:lax": pd_lax_decode,
     "d:faust": fa_raw_decode,
 }
-ENCODERS = {"a": ms_encode, "b": dc_encode, "c": pd_encode, "d": fa_encode,
-            "a:$": ms_encode, "c:Lit": pd_encode, "c:lax": pd_encode, "d:faust": fa_encode}
+ENCODERS = {
+    "a": ms_encode,
+    "b": dc_encode,
+    "c": pd_encode,
+    "d": fa_encode,
+    "a:$": ms_encode,
+    "c:Lit": pd_encode,
+    "c:lax": pd_encode,
+    "d:faust": fa_encode,
+}
 
 
 def try_decode(dec, b):
@@ -426,8 +514,7 @@ def try_decode(dec, b):
 def rejection_matrix():
     cols = list(OPTIONS) + list(MATRIX_EXTRA)
     decs = {k: v[1] for k, v in OPTIONS.items()} | MATRIX_EXTRA
-    lines = ["| input | expected | " + " | ".join(cols) + " |",
-             "|---|---|" + "---|" * len(cols)]
+    lines = ["| input | expected | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     required_ok = {k: True for k in cols}
     wrong = {k: 0 for k in cols}
     for label, b, expect, required, checkf in CASES:
@@ -454,7 +541,7 @@ def rejection_matrix():
     for k in cols:
         ok, rec = try_decode(decs[k], good_rec)
         try:
-            setattr(rec, "amount_vnd", 1)
+            rec.amount_vnd = 1
             cells.append("**mutable** ✗")
             wrong[k] += 1
         except Exception:
@@ -489,15 +576,16 @@ def ts_change(src: str, out: str) -> list[str]:
 def roundtrip_stats(key, dec, enc, blobs, recs):
     eq = off_src = off_rt = text_same = 0
     changes: Counter = Counter()
-    for b, x in zip(blobs, recs):
+    for b, x in zip(blobs, recs, strict=False):
         y = dec(enc(x))
-        eq += (y == x)  # NB: aware-datetime == compares instants, not offsets
+        eq += y == x  # NB: aware-datetime == compares instants, not offsets
         src_ts = orjson.loads(b)["occurred_at"]
-        off_src += (x.occurred_at.utcoffset() == offset_of(src_ts))
-        off_rt += (y.occurred_at.utcoffset() == x.occurred_at.utcoffset()
-                   and y.occurred_at.replace(tzinfo=None) == x.occurred_at.replace(tzinfo=None))
+        off_src += x.occurred_at.utcoffset() == offset_of(src_ts)
+        off_rt += y.occurred_at.utcoffset() == x.occurred_at.utcoffset() and y.occurred_at.replace(
+            tzinfo=None
+        ) == x.occurred_at.replace(tzinfo=None)
         out_ts = orjson.loads(enc(x))["occurred_at"]
-        text_same += (out_ts == src_ts)
+        text_same += out_ts == src_ts
         if out_ts != src_ts:
             changes.update(ts_change(src_ts, out_ts))
     return eq, off_src, off_rt, text_same, changes
@@ -521,13 +609,18 @@ def fmt(v: float) -> str:
 
 def main() -> int:
     t_start = time.perf_counter()
-    print(f"Python {platform.python_version()} ({platform.python_implementation()}), "
-          f"msgspec {msgspec.__version__}, orjson {orjson.__version__}, pydantic {pydantic.VERSION}, "
-          f"faust-streaming {faust.__version__}")
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"msgspec {msgspec.__version__}, orjson {orjson.__version__}, pydantic {pydantic.VERSION}, "
+        f"faust-streaming {faust.__version__}"
+    )
     blobs = make_events(N_EVENTS)
     assert len(set(blobs)) == N_EVENTS, "events must be distinct"
     avg = sum(map(len, blobs)) / len(blobs)
-    print(f"{N_EVENTS:,} distinct events (random.Random({SEED})), avg {avg:.0f} bytes, {REPS} reps each\n")
+    print(
+        f"{N_EVENTS:,} distinct events (random.Random({SEED})), "
+        f"avg {avg:.0f} bytes, {REPS} reps each\n"
+    )
 
     timings = {}
     for key, (label, dec, enc) in OPTIONS.items():
@@ -547,8 +640,19 @@ def main() -> int:
     # correctness pass (untimed): round-trip, offsets, and a cross-check that every
     # option decoded every event to the same values (incl. the UTC offset)
     def norm(r):
-        return (r.event_id, r.occurred_at, r.occurred_at.utcoffset(), r.source, r.channel,
-                r.segment, r.district, r.method, r.amount_vnd, r.payer)
+        return (
+            r.event_id,
+            r.occurred_at,
+            r.occurred_at.utcoffset(),
+            r.source,
+            r.channel,
+            r.segment,
+            r.district,
+            r.method,
+            r.amount_vnd,
+            r.payer,
+        )
+
     results = {}
     ref_norms = None
     mism = 0
@@ -560,31 +664,39 @@ def main() -> int:
         if ref_norms is None:
             ref_norms = norms
         else:
-            mism += sum(1 for x, y in zip(ref_norms, norms) if x != y)
+            mism += sum(1 for x, y in zip(ref_norms, norms, strict=False) if x != y)
         del recs, norms
 
     matrix, required_ok = rejection_matrix()
 
-    print(f"\n## Throughput (events/s over {N_EVENTS:,} events; median and min = slowest of "
-          f"{REPS} reps, after {WARMUP} untimed warm-up pass)\n")
-    print("| option | decode median | decode min | encode median | encode min "
-          "| rejects 5 required bad inputs | decode(encode(x)) == x | offset kept on decode "
-          "| offset kept on round-trip | timestamp text unchanged |")
+    print(
+        f"\n## Throughput (events/s over {N_EVENTS:,} events; median and min = slowest of "
+        f"{REPS} reps, after {WARMUP} untimed warm-up pass)\n"
+    )
+    print(
+        "| option | decode median | decode min | encode median | encode min "
+        "| rejects 5 required bad inputs | decode(encode(x)) == x | offset kept on decode "
+        "| offset kept on round-trip | timestamp text unchanged |"
+    )
     print("|---|---:|---:|---:|---:|---|---|---|---|---|")
     for key, (label, dts, ets, (eq, off_src, off_rt, text_same, _c)) in results.items():
-        print(f"| {label} | {fmt(N_EVENTS / statistics.median(dts))} | {fmt(N_EVENTS / max(dts))} "
-              f"| {fmt(N_EVENTS / statistics.median(ets))} | {fmt(N_EVENTS / max(ets))} "
-              f"| {'yes' if required_ok[key] else 'NO'} | {eq:,}/{N_EVENTS:,} "
-              f"| {off_src:,}/{N_EVENTS:,} | {off_rt:,}/{N_EVENTS:,} | {text_same:,}/{N_EVENTS:,} |")
+        print(
+            f"| {label} | {fmt(N_EVENTS / statistics.median(dts))} | {fmt(N_EVENTS / max(dts))} "
+            f"| {fmt(N_EVENTS / statistics.median(ets))} | {fmt(N_EVENTS / max(ets))} "
+            f"| {'yes' if required_ok[key] else 'NO'} | {eq:,}/{N_EVENTS:,} "
+            f"| {off_src:,}/{N_EVENTS:,} | {off_rt:,}/{N_EVENTS:,} | {text_same:,}/{N_EVENTS:,} |"
+        )
     print(f"\nCross-check: (option, event) pairs decoded differently from (a): {mism}")
     print("\nTimestamp text changes on re-encode (value/offset preserved, text not):\n")
-    for key, (label, *_r, rt) in results.items():
+    for label, *_r, rt in results.values():
         ch = ", ".join(f"{k}: {v:,}" for k, v in sorted(rt[4].items())) or "none"
         print(f"- {label}: {ch}")
     print("\n## Rejection matrix (* = required; ✗ = verdict differs from expected)\n")
-    print("a:$ = msgspec with ^...$ patterns; c:Lit = pydantic strict but schema: Literal[1]; "
-          "c:lax = pydantic Literal[1] and no strict; "
-          "d:faust = faust.Record(validation=True).loads alone\n")
+    print(
+        "a:$ = msgspec with ^...$ patterns; c:Lit = pydantic strict but schema: Literal[1]; "
+        "c:lax = pydantic Literal[1] and no strict; "
+        "d:faust = faust.Record(validation=True).loads alone\n"
+    )
     print(matrix)
     elapsed = time.perf_counter() - t_start
     print(f"\nTotal wall time {elapsed:.1f} s")

@@ -1,4 +1,4 @@
-"""Event schema v1 (contract 1): typed immutable events, strict decoding, machine-readable rejections.
+"""Event schema v1 (contract 1): typed immutable events, strict decoding, reasoned rejections.
 
 Decoding is strict at the boundary and fast on the common path: a Kafka record (one JSON object
 or a JSON array of objects) is decoded straight into frozen `msgspec` structs whose constraints
@@ -40,11 +40,11 @@ SCHEMA_VERSION = 1
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
 DEFAULT_CLOCK_SKEW_SECONDS = 300.0
 
-EventId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
-SourceSlug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,64}$")]
+EventId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}\Z")]
+SourceSlug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,64}\Z")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 EventTime = Annotated[datetime, msgspec.Meta(tz=True)]
-Pseudonym = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+Pseudonym = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
 Amount = Annotated[int, msgspec.Meta(ge=1, le=10**12)]
 Channel = Literal["utility", "market", "street"]
 Method = Literal["cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money"]
@@ -163,11 +163,11 @@ class EventDecoder:
         return self._decode(raw, self._accounts, lambda item: AccountEvent)
 
     def decode_mixed(self, raw: bytes) -> DecodeResult:
-        """Decode input that mixes both kinds: an object with a `holder` field is an account event."""
+        """Decode input mixing both kinds: an object with a `holder` field is an account event."""
         return self._decode(raw, None, _kind_of)
 
     def check(self, event: Event) -> str | None:
-        """The reason an already typed event breaks a data or time rule, or None when it is valid."""
+        """Why a typed event breaks a taxonomy or time rule, or None when it is valid."""
         if isinstance(event, PaymentEvent) and not self._taxonomy.has_segment(
             event.channel, event.segment
         ):

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -299,7 +300,9 @@ class Stack:
 
     def _check_tools(self) -> None:
         if shutil.which("java") is None:
-            raise StackError("Java is not installed (Kafka needs Java 17 or newer); run `make install`")
+            raise StackError(
+                "Java is not installed (Kafka needs Java 17 or newer); run `make install`"
+            )
         major = _java_major()
         if major < 17:
             raise StackError(f"Kafka {KAFKA_VERSION} needs Java 17 or newer, found Java {major}")
@@ -358,7 +361,7 @@ class Stack:
 
 def local_prometheus_config(settings: StackSettings) -> dict[str, object]:
     """The compose Prometheus config, rewritten for 127.0.0.1 and the stack's ports."""
-    config = yaml.safe_load(_PROMETHEUS_YML.read_text("utf-8"))
+    config: dict[str, Any] = yaml.safe_load(_PROMETHEUS_YML.read_text("utf-8"))
     config["rule_files"] = [str(_RULES_DIR / "*.yml")]
     config["alerting"] = {
         "alertmanagers": [

@@ -89,7 +89,7 @@ def test_extra_fields_are_not_an_error() -> None:
 def test_events_are_immutable() -> None:
     (event,) = decoder().decode_payments(raw(payment())).events
     with pytest.raises(AttributeError):
-        event.amount_vnd = 1  # type: ignore[misc]
+        event.amount_vnd = 1
 
 
 def test_batch_rejects_a_bad_event_alone() -> None:
@@ -142,7 +142,11 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("truncated", raw(payment())[:-1], "bad_json"),
     ("NaN literal", raw(payment()).replace(b"350000", b"NaN"), "bad_json"),
     ("invalid utf-8", raw(payment()).replace(b"evt-1", b"evt-\xff"), "bad_utf8"),
-    ("invalid utf-8 in an extra field", raw(payment(x="\u00e9")).replace(b"\\u00e9", b"\xe9"), "bad_utf8"),
+    (
+        "invalid utf-8 in an extra field",
+        raw(payment(x="\u00e9")).replace(b"\\u00e9", b"\xe9"),
+        "bad_utf8",
+    ),
     ("a string", b'"hello"', "not_an_object"),
     ("a number", b"42", "not_an_object"),
     ("null", b"null", "not_an_object"),
@@ -166,12 +170,20 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("amount float", raw(payment(amount_vnd=1.5)), "invalid_field:amount_vnd"),
     ("amount bool", raw(payment(amount_vnd=True)), "invalid_field:amount_vnd"),
     ("amount string", raw(payment(amount_vnd="100")), "invalid_field:amount_vnd"),
-    ("naive timestamp", raw(payment(occurred_at="2026-11-23T08:15:00")), "invalid_field:occurred_at"),
+    (
+        "naive timestamp",
+        raw(payment(occurred_at="2026-11-23T08:15:00")),
+        "invalid_field:occurred_at",
+    ),
     ("date only", raw(payment(occurred_at="2026-11-23")), "invalid_field:occurred_at"),
     ("garbage timestamp", raw(payment(occurred_at="yesterday")), "invalid_field:occurred_at"),
     ("epoch number timestamp", raw(payment(occurred_at=1795400000)), "invalid_field:occurred_at"),
     ("future timestamp", raw(payment(occurred_at="2027-01-01T00:00:00+07:00")), "future_timestamp"),
     ("event_id with space", raw(payment(event_id="evt 1")), "invalid_field:event_id"),
+    ("event_id with trailing newline", raw(payment(event_id="evt-1\n")), "invalid_field:event_id"),
+    ("source with trailing newline", raw(payment(source="evn-hanoi\n")), "invalid_field:source"),
+    ("payer with trailing newline", raw(payment(payer="ab" * 32 + "\n")), "invalid_field:payer"),
+    ("source not ascii", raw(payment(source="hà-nội")), "invalid_field:source"),
     ("event_id empty", raw(payment(event_id="")), "invalid_field:event_id"),
     ("event_id too long", raw(payment(event_id="e" * 65)), "invalid_field:event_id"),
     ("source upper case", raw(payment(source="EVN")), "invalid_field:source"),
@@ -211,7 +223,9 @@ def test_malformed_account_is_rejected_with_its_reason(
 # -- properties ----------------------------------------------------------------------------------
 
 segments = st.sampled_from(sorted(TAXONOMY.segments))
-offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+offsets = st.integers(min_value=-12 * 60, max_value=14 * 60).map(
+    lambda m: timezone(timedelta(minutes=m))
+)
 event_times = st.builds(
     lambda seconds, tz: datetime.fromtimestamp(seconds, UTC).astimezone(tz),
     st.integers(min_value=946_684_800, max_value=int(NOW)),
@@ -234,7 +248,7 @@ def payments(draw: st.DrawFn) -> PaymentEvent:
         channel=channel,  # type: ignore[arg-type]
         segment=segment,
         district=draw(districts),
-        method=draw(st.sampled_from(METHODS)),  # type: ignore[arg-type]
+        method=draw(st.sampled_from(METHODS)),
         amount_vnd=draw(st.integers(min_value=1, max_value=10**12)),
         payer=draw(st.none() | pseudonyms),
     )
@@ -285,7 +299,9 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -304,7 +320,11 @@ def test_channels_and_methods_match_the_schema_literals() -> None:
 
 
 def test_rejection_index_is_the_position_in_the_original_batch() -> None:
-    batch = [payment(event_id="a", amount_vnd=0), payment(event_id="b"), payment(event_id="c", district="x")]
+    batch = [
+        payment(event_id="a", amount_vnd=0),
+        payment(event_id="b"),
+        payment(event_id="c", district="x"),
+    ]
     result = decoder().decode_payments(raw(batch))
     assert [e.event_id for e in result.events] == ["b"]
     assert sorted((r.index, r.reason) for r in result.rejections) == [

@@ -45,14 +45,23 @@ def test_packaged_tables_equal_the_shared_reference() -> None:
 
 def test_cash_is_the_only_cash_method() -> None:
     assert "cash" not in NONCASH_METHODS
-    assert {"card", "qr", "e_wallet", "bank_transfer", "direct_debit", "mobile_money"} <= NONCASH_METHODS
+    assert {
+        "card",
+        "qr",
+        "e_wallet",
+        "bank_transfer",
+        "direct_debit",
+        "mobile_money",
+    } <= NONCASH_METHODS
 
 
 def test_user_file_replaces_the_taxonomy(tmp_path: Path) -> None:
     districts = tmp_path / "d.csv"
     districts.write_text("slug,name,population_2018\nward-1,Ward 1,1000\n", "utf-8")
     segments = tmp_path / "s.csv"
-    segments.write_text("channel,segment,name,district\nmarket,night-market,Night,ward-1\n", "utf-8")
+    segments.write_text(
+        "channel,segment,name,district\nmarket,night-market,Night,ward-1\n", "utf-8"
+    )
     taxonomy = load_taxonomy(districts, segments)
     assert list(taxonomy.districts) == ["ward-1"]
     decoder = EventDecoder(taxonomy)

@@ -1,0 +1,1 @@
+"""Event sources: simulator, file replay, HTTP gateway, the edge anonymiser, the Kafka producer."""

@@ -1,0 +1,1 @@
+"""The Faust stream processors: topics, agents, tables, window arithmetic, metrics exporter."""
