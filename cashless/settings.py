@@ -41,9 +41,10 @@ class TaxonomySettings(_Settings):
 
 
 class KafkaSettings(_Settings):
-    """How clients reach Kafka."""
+    """How clients reach Kafka, and the prefix of the project's topic names."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
 
 
 class StackSettings(_Settings):
