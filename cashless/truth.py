@@ -1,0 +1,244 @@
+"""The reference computation of contract 2: every metric value, by brute force, from the events.
+
+This is the oracle that the simulator writes beside its output and that end-to-end tests compare
+the workers' `/metrics` with. It is deliberately naive (lists and full rescans), so that it is
+obviously right; the workers compute the same numbers incrementally.
+
+The readings of contract 2 that it fixes (also stated in the README):
+
+- events are processed in arrival order; a payment event is, in this order: rejected (schema),
+  late (older than `e − 30d` for the stream time before it), duplicate (its `(source, event_id)`
+  was applied and that original is still inside `e − 30d`), or applied;
+- only applied payments move stream time and count in windows, trends and `_total` counters;
+- event-time days for the trend are local Hanoi days (UTC+7);
+- an account's state is its event with the latest `occurred_at`; on a tie `closed` wins, then
+  the larger `event_id`; a person counts in the district of their latest account event;
+- cells (segment, district or city shares, district holder counts) with fewer than `min_cell`
+  events or holders are not exported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cashless.schema import AccountEvent, PaymentEvent
+from cashless.taxonomy import NONCASH_METHODS, Taxonomy
+
+__all__ = [
+    "DAY_OFFSET_SECONDS",
+    "MINUTE",
+    "TREND_DAYS",
+    "WINDOWS",
+    "Series",
+    "Truth",
+    "expected_metrics",
+    "least_squares_slope",
+    "window_end",
+]
+
+MINUTE = 60
+DAY = 86_400
+DAY_OFFSET_SECONDS = 7 * 3600
+WINDOWS: Mapping[str, int] = {"1h": 3600, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+HORIZON = WINDOWS["30d"]
+TREND_DAYS = 30
+
+Series = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def window_end(stream_time: float) -> int:
+    """`e`: the end of the minute containing stream time."""
+    return (math.floor(stream_time) // MINUTE + 1) * MINUTE
+
+
+def local_day(timestamp: float) -> int:
+    """The index of the Hanoi-local (UTC+7) day containing `timestamp`."""
+    return (math.floor(timestamp) + DAY_OFFSET_SECONDS) // DAY
+
+
+def least_squares_slope(points: Iterable[tuple[float, float]]) -> float | None:
+    """The least-squares slope of y over x, or None with fewer than two distinct x."""
+    pts = list(points)
+    if len({x for x, _ in pts}) < 2:
+        return None
+    n = len(pts)
+    mean_x = sum(x for x, _ in pts) / n
+    mean_y = sum(y for _, y in pts) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in pts)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in pts)
+    return sxy / sxx
+
+
+def _series(name: str, **labels: str) -> Series:
+    return name, tuple(sorted(labels.items()))
+
+
+@dataclass
+class Truth:
+    """What a worker that saw these events must export, metric by metric."""
+
+    values: dict[Series, float] = field(default_factory=dict)
+
+    def get(self, name: str, **labels: str) -> float | None:
+        """The expected value of one series, or None when it must be absent."""
+        return self.values.get(_series(name, **labels))
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        """Record the expected value of one series."""
+        self.values[_series(name, **labels)] = value
+
+
+def expected_metrics(
+    payments: Iterable[PaymentEvent],
+    accounts: Iterable[AccountEvent],
+    taxonomy: Taxonomy,
+    *,
+    min_cell: int = 10,
+    rejected: Mapping[str, int] | None = None,
+    max_sources: int = 200,
+) -> Truth:
+    """Every metric of contract 2 for events that arrived in the given order."""
+    truth = Truth()
+    applied: list[PaymentEvent] = []
+    first_applied: dict[tuple[str, str], float] = {}
+    stream_time: float | None = None
+    duplicates = late = 0
+    newest: dict[str, float] = {}
+    source_labels: dict[str, str] = {}
+
+    def label_of(source: str) -> str:
+        if source not in source_labels:
+            named = sum(1 for v in source_labels.values() if v != "other")
+            source_labels[source] = source if named < max_sources else "other"
+        return source_labels[source]
+
+    for event in payments:
+        t = event.occurred_at.timestamp()
+        source = label_of(event.source)
+        newest[source] = max(newest.get(source, t), t)
+        horizon = None if stream_time is None else window_end(stream_time) - HORIZON
+        if horizon is not None and t < horizon:
+            late += 1
+            continue
+        key = (event.source, event.event_id)
+        if key in first_applied and (horizon is None or first_applied[key] >= horizon):
+            duplicates += 1
+            continue
+        first_applied[key] = t
+        applied.append(event)
+        stream_time = t if stream_time is None else max(stream_time, t)
+
+    _totals(truth, applied)
+    if stream_time is not None:
+        truth.set("cashless_stream_time_seconds", stream_time)
+        _windows(truth, applied, window_end(stream_time), min_cell)
+        _trends(truth, applied, stream_time, min_cell)
+    account_list = list(accounts)
+    for account in account_list:
+        source = label_of(account.source)
+        t = account.occurred_at.timestamp()
+        newest[source] = max(newest.get(source, t), t)
+    _coverage(truth, account_list, taxonomy, min_cell)
+    for source, t in newest.items():
+        truth.set("cashless_last_event_timestamp_seconds", t, source=source)
+    truth.set("cashless_events_duplicate_total", duplicates)
+    truth.set("cashless_events_late_total", late)
+    for reason, count in (rejected or {}).items():
+        truth.set("cashless_events_rejected_total", count, reason=reason)
+    truth.set("cashless_goal_ratio", 0.5, goal="noncash")
+    truth.set("cashless_goal_ratio", 0.5, goal="epayment_accounts")
+    return truth
+
+
+def _totals(truth: Truth, applied: list[PaymentEvent]) -> None:
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    amounts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in applied:
+        counts[e.channel, e.segment, e.method] += 1
+        amounts[e.channel, e.segment, e.method] += e.amount_vnd
+    for (channel, segment, method), count in counts.items():
+        labels = {"channel": channel, "segment": segment, "method": method}
+        truth.set("cashless_payments_total", count, **labels)
+        truth.set("cashless_payments_amount_vnd_total", amounts[channel, segment, method], **labels)
+
+
+def _windows(truth: Truth, applied: list[PaymentEvent], end: int, min_cell: int) -> None:
+    for window, length in WINDOWS.items():
+        inside = [e for e in applied if end - length <= e.occurred_at.timestamp() < end]
+        segments: dict[tuple[str, str], list[PaymentEvent]] = defaultdict(list)
+        districts: dict[str, list[PaymentEvent]] = defaultdict(list)
+        for e in inside:
+            segments[e.channel, e.segment].append(e)
+            districts[e.district].append(e)
+        for (channel, segment), cell in segments.items():
+            if len(cell) < min_cell:
+                continue
+            labels = {"channel": channel, "segment": segment, "window": window}
+            truth.set("cashless_noncash_ratio", _count_share(cell), **labels)
+            noncash_amount = sum(e.amount_vnd for e in cell if e.method in NONCASH_METHODS)
+            total_amount = sum(e.amount_vnd for e in cell)
+            truth.set("cashless_noncash_value_ratio", noncash_amount / total_amount, **labels)
+        for district, cell in districts.items():
+            if len(cell) >= min_cell:
+                share = _count_share(cell)
+                truth.set(
+                    "cashless_district_noncash_ratio", share, district=district, window=window
+                )
+        if len(inside) >= min_cell:
+            truth.set("cashless_city_noncash_ratio", _count_share(inside), window=window)
+
+
+def _count_share(cell: list[PaymentEvent]) -> float:
+    return sum(1 for e in cell if e.method in NONCASH_METHODS) / len(cell)
+
+
+def _trends(truth: Truth, applied: list[PaymentEvent], stream_time: float, min_cell: int) -> None:
+    today = local_day(stream_time)
+    first = today - TREND_DAYS
+    daily: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0])
+    )
+    for e in applied:
+        day = local_day(e.occurred_at.timestamp())
+        if first <= day < today:
+            cell = daily[e.channel, e.segment][day]
+            cell[0] += 1
+            cell[1] += e.method in NONCASH_METHODS
+    for (channel, segment), days in daily.items():
+        points = [(day, noncash / n) for day, (n, noncash) in days.items() if n >= min_cell]
+        slope = least_squares_slope(points)
+        if slope is not None:
+            truth.set("cashless_adoption_trend_per_day", slope, channel=channel, segment=segment)
+
+
+def _coverage(
+    truth: Truth, accounts: list[AccountEvent], taxonomy: Taxonomy, min_cell: int
+) -> None:
+    def rank(a: AccountEvent) -> tuple[datetime, bool, str]:
+        return a.occurred_at, a.type == "closed", a.event_id
+
+    latest_account: dict[tuple[str, str], AccountEvent] = {}
+    latest_person: dict[str, AccountEvent] = {}
+    for a in accounts:
+        key = (a.holder, a.source)
+        if key not in latest_account or rank(a) > rank(latest_account[key]):
+            latest_account[key] = a
+        if a.holder not in latest_person or rank(a) > rank(latest_person[a.holder]):
+            latest_person[a.holder] = a
+    covered = {holder for (holder, _), a in latest_account.items() if a.type == "opened"}
+    per_district: dict[str, int] = defaultdict(int)
+    for holder in covered:
+        per_district[latest_person[holder].district] += 1
+    for slug, district in taxonomy.districts.items():
+        holders = per_district.get(slug, 0)
+        if holders >= min_cell:
+            truth.set("cashless_epayment_account_holders", holders, district=slug)
+            truth.set(
+                "cashless_epayment_account_ratio", holders / district.population, district=slug
+            )
+    if len(covered) >= min_cell:
+        truth.set("cashless_city_epayment_account_ratio", len(covered) / taxonomy.population)
