@@ -14,7 +14,9 @@ The readings of contract 2 that it fixes (also stated in the README):
 - an account's state is its event with the latest `occurred_at`; on a tie `closed` wins, then
   the larger `event_id`; a person counts in the district of their latest account event;
 - cells (segment, district or city shares, district holder counts) with fewer than `min_cell`
-  events or holders are not exported.
+  events or holders are not exported;
+- `source` labels: the first `max_sources` sources in name order keep their label, the rest
+  are `other`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "WINDOWS",
     "Series",
     "Truth",
+    "cap_sources",
     "expected_metrics",
     "least_squares_slope",
     "window_end",
@@ -108,18 +111,10 @@ def expected_metrics(
     stream_time: float | None = None
     duplicates = late = 0
     newest: dict[str, float] = {}
-    source_labels: dict[str, str] = {}
-
-    def label_of(source: str) -> str:
-        if source not in source_labels:
-            named = sum(1 for v in source_labels.values() if v != "other")
-            source_labels[source] = source if named < max_sources else "other"
-        return source_labels[source]
 
     for event in payments:
         t = event.occurred_at.timestamp()
-        source = label_of(event.source)
-        newest[source] = max(newest.get(source, t), t)
+        newest[event.source] = max(newest.get(event.source, t), t)
         horizon = None if stream_time is None else window_end(stream_time) - HORIZON
         if horizon is not None and t < horizon:
             late += 1
@@ -139,11 +134,10 @@ def expected_metrics(
         _trends(truth, applied, stream_time, min_cell)
     account_list = list(accounts)
     for account in account_list:
-        source = label_of(account.source)
         t = account.occurred_at.timestamp()
-        newest[source] = max(newest.get(source, t), t)
+        newest[account.source] = max(newest.get(account.source, t), t)
     _coverage(truth, account_list, taxonomy, min_cell)
-    for source, t in newest.items():
+    for source, t in cap_sources(newest, max_sources).items():
         truth.set("cashless_last_event_timestamp_seconds", t, source=source)
     truth.set("cashless_events_duplicate_total", duplicates)
     truth.set("cashless_events_late_total", late)
@@ -152,6 +146,16 @@ def expected_metrics(
     truth.set("cashless_goal_ratio", 0.5, goal="noncash")
     truth.set("cashless_goal_ratio", 0.5, goal="epayment_accounts")
     return truth
+
+
+def cap_sources(newest: Mapping[str, float], max_sources: int) -> dict[str, float]:
+    """Newest event time per source label: the first `max_sources` sources by name keep their
+    own label, the rest share `other` (so label cardinality stays bounded)."""
+    capped: dict[str, float] = {}
+    for rank, source in enumerate(sorted(newest)):
+        label = source if rank < max_sources else "other"
+        capped[label] = max(capped.get(label, newest[source]), newest[source])
+    return capped
 
 
 def _totals(truth: Truth, applied: list[PaymentEvent]) -> None:

@@ -1,0 +1,295 @@
+"""The payment ledger: what each Kafka record of `payments.events` does to one partition's state.
+
+Pure logic, no Faust and no I/O: the agent hands it the records of one partition in offset
+order and persists the table writes it returns; on recovery it hands back every persisted
+(key, value) so the ledger rebuilds its in-memory aggregates.
+
+Counting is idempotent under at-least-once delivery. Every persisted counter carries the
+position (record offset, index in the record) of the last event applied to it, and an event at
+or before that position is not applied to it again. So a worker that crashes after some of a
+batch's writes reached the changelog and replays the batch counts each event exactly once.
+Each `(source, event_id)` is remembered with the `(offset, index)` that applied it: meeting it
+again at the same place is a replay, elsewhere it is a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from cashless.schema import EventDecoder, PaymentEvent, Rejection
+from cashless.taxonomy import NONCASH_METHODS
+from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
+from streams.windows import MinuteSeries
+
+__all__ = ["BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
+
+_HORIZON_MINUTES = HORIZON // MINUTE
+# A counter remembers the position (offset, index in the record) of the last event applied to it.
+_INDEX_BITS = 20
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class PartitionMeta(msgspec.Struct):
+    """Counters and clocks of one partition, persisted as one value."""
+
+    last_offset: int = -1
+    stream_time: float | None = None
+    rejected: dict[str, int] = msgspec.field(default_factory=dict)
+    duplicates: int = 0
+    late: int = 0
+    newest: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+@dataclass
+class SegmentCells:
+    """The in-memory aggregates of one segment: minute buckets, daily shares, totals by method."""
+
+    minutes: MinuteSeries = field(default_factory=lambda: MinuteSeries(4))
+    days: dict[int, list[int]] = field(default_factory=dict)
+    totals: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did: table writes (None deletes a key) and the rejections with their input."""
+
+    writes: dict[bytes, bytes | None] = field(default_factory=dict)
+    rejections: list[tuple[int, Rejection, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class _Partition:
+    meta: PartitionMeta = field(default_factory=PartitionMeta)
+    # (channel, segment, district, minute) -> [n, noncash, amount, noncash_amount, position]
+    cells: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
+    # (channel, segment, method) -> [count, amount, position]
+    totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    # (source, event_id) -> [offset, index, occurred_at]
+    seen: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
+    districts: dict[str, MinuteSeries] = field(default_factory=dict)
+    swept_before: int = 0
+
+
+class PaymentLedger:
+    """Validates, deduplicates and aggregates payment events, per partition."""
+
+    def __init__(self, decoder: EventDecoder) -> None:
+        self._decoder = decoder
+        self._partitions: dict[int, _Partition] = {}
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def partitions(self) -> Iterable[int]:
+        """The partitions whose state this ledger holds."""
+        return self._partitions.keys()
+
+    def meta(self, partition: int) -> PartitionMeta:
+        """The counters and clocks of one partition."""
+        return self._partition(partition).meta
+
+    def segments(self, partition: int) -> Mapping[tuple[str, str], SegmentCells]:
+        """The aggregates of the segments of one partition."""
+        return self._partition(partition).segments
+
+    def districts(self, partition: int) -> Mapping[str, MinuteSeries]:
+        """Count and non-cash count per district and minute, for one partition's events."""
+        return self._partition(partition).districts
+
+    @property
+    def stream_time(self) -> float | None:
+        """The latest applied event time over every partition held."""
+        times = [p.meta.stream_time for p in self._partitions.values() if p.meta.stream_time]
+        return max(times) if times else None
+
+    # -- processing -----------------------------------------------------------------------------
+
+    def process(
+        self,
+        partition: int,
+        records: Sequence[tuple[int, bytes]],
+        known_stream_time: float | None = None,
+    ) -> BatchOutcome:
+        """Apply the `(offset, value)` records of one partition, in offset order."""
+        state = self._partition(partition)
+        meta = state.meta
+        outcome = BatchOutcome()
+        dirty_cells: set[tuple[str, str, str, int]] = set()
+        dirty_totals: set[tuple[str, str, str]] = set()
+        dirty_seen: set[tuple[str, str]] = set()
+        clock = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        for offset, value in records:
+            fresh = offset > meta.last_offset
+            result = self._decoder.decode_payments(value)
+            for rejection in result.rejections:
+                outcome.rejections.append((offset, rejection, value))
+                if fresh:
+                    meta.rejected[rejection.reason] = meta.rejected.get(rejection.reason, 0) + 1
+            for index, event in enumerate(result.events):
+                t = event.occurred_at.timestamp()
+                if fresh:
+                    meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
+                key = (event.source, event.event_id)
+                seen = state.seen.get(key)
+                horizon = None if clock is None else window_end(clock) - HORIZON
+                replay = seen is not None and seen[0] == offset and seen[1] == index
+                if not replay:
+                    if horizon is not None and t < horizon:
+                        meta.late += fresh
+                        continue
+                    if seen is not None and (horizon is None or seen[2] >= horizon):
+                        meta.duplicates += fresh
+                        continue
+                    state.seen[key] = [offset, index, t]
+                    dirty_seen.add(key)
+                position = (offset << _INDEX_BITS) | index
+                self._apply(state, position, event, t, dirty_cells, dirty_totals)
+                clock = t if clock is None else max(clock, t)
+                if meta.stream_time is None or t > meta.stream_time:
+                    meta.stream_time = t
+            if fresh:
+                meta.last_offset = offset
+        self._sweep(partition, state, clock, outcome)
+        p = str(partition)
+        for c in dirty_cells:
+            if c in state.cells:
+                outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(state.cells[c])
+        for tk in dirty_totals:
+            outcome.writes[_key("t", p, *tk)] = _encode(state.totals[tk])
+        for sk in dirty_seen:
+            if sk in state.seen:
+                outcome.writes[_key("d", p, *sk)] = _encode(state.seen[sk])
+        outcome.writes[_key("p", p)] = _encode(meta)
+        return outcome
+
+    def _apply(
+        self,
+        state: _Partition,
+        position: int,
+        event: PaymentEvent,
+        t: float,
+        dirty_cells: set[tuple[str, str, str, int]],
+        dirty_totals: set[tuple[str, str, str]],
+    ) -> None:
+        minute = int(t // MINUTE)
+        noncash = event.method in NONCASH_METHODS
+        amount = event.amount_vnd
+        cell_key = (event.channel, event.segment, event.district, minute)
+        cell = state.cells.get(cell_key)
+        if cell is None:
+            cell = state.cells[cell_key] = [0, 0, 0, 0, -1]
+        if position > cell[4]:
+            values = (1, int(noncash), amount, amount if noncash else 0)
+            for i, v in enumerate(values):
+                cell[i] += v
+            cell[4] = position
+            dirty_cells.add(cell_key)
+            self._aggregate(state, cell_key, values)
+        total_key = (event.channel, event.segment, event.method)
+        total = state.totals.get(total_key)
+        if total is None:
+            total = state.totals[total_key] = [0, 0, -1]
+        if position > total[2]:
+            total[0] += 1
+            total[1] += amount
+            total[2] = position
+            dirty_totals.add(total_key)
+            self._segment(state, event.channel, event.segment).totals[event.method] = total
+
+    @staticmethod
+    def _segment(state: _Partition, channel: str, segment: str) -> SegmentCells:
+        cells = state.segments.get((channel, segment))
+        if cells is None:
+            cells = state.segments[channel, segment] = SegmentCells()
+        return cells
+
+    def _aggregate(
+        self, state: _Partition, cell_key: tuple[str, str, str, int], values: Sequence[int]
+    ) -> None:
+        channel, segment, district, minute = cell_key
+        cells = self._segment(state, channel, segment)
+        cells.minutes.add(minute, values)
+        day = cells.days.get(local_day(minute * MINUTE))
+        if day is None:
+            day = cells.days[local_day(minute * MINUTE)] = [0, 0]
+        day[0] += values[0]
+        day[1] += values[1]
+        series = state.districts.get(district)
+        if series is None:
+            series = state.districts[district] = MinuteSeries(2)
+        series.add(minute, values[:2])
+
+    def _sweep(
+        self, partition: int, state: _Partition, clock: float | None, out: BatchOutcome
+    ) -> None:
+        """Forget what can no longer matter: once per event-time day, not per batch."""
+        if clock is None:
+            return
+        end = window_end(clock) // MINUTE
+        oldest_day = local_day(clock) - TREND_DAYS
+        before = min(end - _HORIZON_MINUTES, (oldest_day * DAY - 7 * 3600) // MINUTE)
+        if before - state.swept_before < DAY // MINUTE:
+            return
+        state.swept_before = before
+        p = str(partition)
+        for c in [c for c in state.cells if c[3] < before]:
+            del state.cells[c]
+            out.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = None
+        horizon = before * MINUTE
+        for sk in [k for k, v in state.seen.items() if v[2] < horizon]:
+            del state.seen[sk]
+            out.writes[_key("d", p, *sk)] = None
+        for cells in state.segments.values():
+            cells.minutes.prune(before)
+            for day in [d for d in cells.days if d < oldest_day]:
+                del cells.days[day]
+        for series in state.districts.values():
+            series.prune(before)
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    def restore(self, key: bytes, value: bytes | None) -> None:
+        """Rebuild from one persisted (key, value); a None value is a deletion."""
+        kind, partition, *rest = key.decode().split("|")
+        state = self._partition(int(partition))
+        if kind == "p" and value is not None:
+            state.meta = msgspec.json.decode(value, type=PartitionMeta)
+        elif kind == "c":
+            channel, segment, district, minute = rest
+            cell_key = (channel, segment, district, int(minute))
+            old = state.cells.pop(cell_key, None)
+            if old is not None:
+                self._aggregate(state, cell_key, [-v for v in old[:4]])
+            if value is not None:
+                cell = state.cells[cell_key] = _decode(value)
+                self._aggregate(state, cell_key, cell[:4])
+        elif kind == "t":
+            channel, segment, method = rest
+            if value is not None:
+                total = state.totals[channel, segment, method] = _decode(value)
+                self._segment(state, channel, segment).totals[method] = total
+        elif kind == "d":
+            source, event_id = rest
+            if value is None:
+                state.seen.pop((source, event_id), None)
+            else:
+                state.seen[source, event_id] = _decode(value)
+
+    def drop(self, partition: int) -> None:
+        """Forget a partition this worker no longer owns."""
+        self._partitions.pop(partition, None)
+
+    def _partition(self, partition: int) -> _Partition:
+        state = self._partitions.get(partition)
+        if state is None:
+            state = self._partitions[partition] = _Partition()
+        return state
+
+
+def _key(*parts: str) -> bytes:
+    return "|".join(parts).encode()

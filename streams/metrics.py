@@ -1,0 +1,233 @@
+"""The metrics of contract 2: computed from the worker's state, exported to Prometheus.
+
+`current_values` is the pure computation (the same `Truth` shape as the reference oracle, so
+tests compare the two directly). `MetricsCollector` turns it into Prometheus families at each
+scrape, registered on a registry the caller passes in; nothing is created at import time and
+no series outlives the state it came from, so a worker that loses a partition in a rebalance
+stops exporting that partition's segments at once.
+
+Segment series come from the partitions this worker owns. City-wide series (district and city
+shares, coverage, pipeline counters, stream time) come from the global view and are exported by
+one worker only: the owner of partition 0 of `payments.events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from cashless.taxonomy import Taxonomy
+from cashless.truth import (
+    MINUTE,
+    TREND_DAYS,
+    WINDOWS,
+    Truth,
+    cap_sources,
+    least_squares_slope,
+    local_day,
+)
+from streams.ledger import PaymentLedger
+from streams.summary import GlobalView
+
+__all__ = ["METRICS", "ExportSettings", "MetricsCollector", "current_values"]
+
+# name -> (type, help, label names)
+METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "cashless_noncash_ratio": (
+        "gauge",
+        "Share of payments by count that were non-cash, per segment and rolling window.",
+        ("channel", "segment", "window"),
+    ),
+    "cashless_noncash_value_ratio": (
+        "gauge",
+        "Share of payment value (VND) that was non-cash, per segment and rolling window.",
+        ("channel", "segment", "window"),
+    ),
+    "cashless_district_noncash_ratio": (
+        "gauge",
+        "Share of payments by count that were non-cash, per district over all channels.",
+        ("district", "window"),
+    ),
+    "cashless_city_noncash_ratio": (
+        "gauge",
+        "Share of payments by count that were non-cash, whole city.",
+        ("window",),
+    ),
+    "cashless_epayment_account_holders": (
+        "gauge",
+        "People holding at least one open e-payment account, per district of residence.",
+        ("district",),
+    ),
+    "cashless_epayment_account_ratio": (
+        "gauge",
+        "E-payment account holders as a share of the district's population.",
+        ("district",),
+    ),
+    "cashless_city_epayment_account_ratio": (
+        "gauge",
+        "E-payment account holders as a share of the city's population.",
+        (),
+    ),
+    "cashless_goal_ratio": ("gauge", "The adoption targets.", ("goal",)),
+    "cashless_adoption_trend_per_day": (
+        "gauge",
+        "Least-squares slope of the daily non-cash count share over the last 30 complete days.",
+        ("channel", "segment"),
+    ),
+    "cashless_payments_total": (
+        "counter",
+        "Payment events accepted and applied.",
+        ("channel", "segment", "method"),
+    ),
+    "cashless_payments_amount_vnd_total": (
+        "counter",
+        "Amount of the payment events accepted and applied, in VND.",
+        ("channel", "segment", "method"),
+    ),
+    "cashless_events_rejected_total": (
+        "counter",
+        "Events rejected to the dead-letter topic.",
+        ("reason",),
+    ),
+    "cashless_events_duplicate_total": (
+        "counter",
+        "Payment events dropped as duplicates of an applied (source, event_id).",
+        (),
+    ),
+    "cashless_events_late_total": (
+        "counter",
+        "Payment events dropped as older than the 30-day window.",
+        (),
+    ),
+    "cashless_last_event_timestamp_seconds": (
+        "gauge",
+        "Event time of the newest event per source.",
+        ("source",),
+    ),
+    "cashless_stream_time_seconds": (
+        "gauge",
+        "Stream time: the latest event time of an applied payment event.",
+        (),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What the exported numbers depend on besides the events."""
+
+    taxonomy: Taxonomy
+    min_cell: int = 10
+    noncash_goal: float = 0.5
+    accounts_goal: float = 0.5
+    max_sources: int = 200
+
+
+def current_values(
+    settings: ExportSettings,
+    payments: PaymentLedger,
+    owned: Iterable[int],
+    view: GlobalView,
+    exports_city: bool,
+) -> Truth:
+    """Every series this worker exports now, with its value."""
+    values = Truth()
+    end = view.end
+    stream_time = view.stream_time
+    for partition in owned:
+        for (channel, segment), cells in payments.segments(partition).items():
+            for method, (count, amount, _) in cells.totals.items():
+                labels = {"channel": channel, "segment": segment, "method": method}
+                values.set("cashless_payments_total", count, **labels)
+                values.set("cashless_payments_amount_vnd_total", amount, **labels)
+            if end is None or stream_time is None:
+                continue
+            for window in WINDOWS:
+                n, noncash, amount_all, amount_noncash = cells.minutes.window(window, end // MINUTE)
+                if n >= settings.min_cell:
+                    labels = {"channel": channel, "segment": segment, "window": window}
+                    values.set("cashless_noncash_ratio", noncash / n, **labels)
+                    values.set(
+                        "cashless_noncash_value_ratio", amount_noncash / amount_all, **labels
+                    )
+            today = local_day(stream_time)
+            points = [
+                (day, noncash / n)
+                for day, (n, noncash) in cells.days.items()
+                if today - TREND_DAYS <= day < today and n >= settings.min_cell
+            ]
+            slope = least_squares_slope(points)
+            if slope is not None:
+                values.set(
+                    "cashless_adoption_trend_per_day", slope, channel=channel, segment=segment
+                )
+    if exports_city:
+        _city(values, settings, view)
+    return values
+
+
+def _city(values: Truth, settings: ExportSettings, view: GlobalView) -> None:
+    city = {w: [0, 0] for w in WINDOWS}
+    for district, windows in view.district_windows().items():
+        for window, (n, noncash) in windows.items():
+            city[window][0] += n
+            city[window][1] += noncash
+            if n >= settings.min_cell:
+                values.set(
+                    "cashless_district_noncash_ratio", noncash / n, district=district, window=window
+                )
+    for window, (n, noncash) in city.items():
+        if n >= settings.min_cell:
+            values.set("cashless_city_noncash_ratio", noncash / n, window=window)
+    holders = view.holders()
+    districts = settings.taxonomy.districts
+    for district, count in holders.items():
+        if count >= settings.min_cell and district in districts:
+            values.set("cashless_epayment_account_holders", count, district=district)
+            ratio = count / districts[district].population
+            values.set("cashless_epayment_account_ratio", ratio, district=district)
+    covered = sum(holders.values())
+    if covered >= settings.min_cell:
+        values.set("cashless_city_epayment_account_ratio", covered / settings.taxonomy.population)
+    for reason, count in view.rejected().items():
+        values.set("cashless_events_rejected_total", count, reason=reason)
+    values.set("cashless_events_duplicate_total", view.duplicates())
+    values.set("cashless_events_late_total", view.late())
+    for source, t in cap_sources(view.newest(), settings.max_sources).items():
+        values.set("cashless_last_event_timestamp_seconds", t, source=source)
+    if view.stream_time is not None:
+        values.set("cashless_stream_time_seconds", view.stream_time)
+    values.set("cashless_goal_ratio", settings.noncash_goal, goal="noncash")
+    values.set("cashless_goal_ratio", settings.accounts_goal, goal="epayment_accounts")
+
+
+class MetricsCollector(Collector):
+    """A Prometheus collector that reads the worker's numbers at each scrape."""
+
+    def __init__(self, values: Callable[[], Truth], registry: CollectorRegistry) -> None:
+        self._values = values
+        registry.register(self)
+
+    def describe(self) -> list[Metric]:
+        """No fixed description: the series depend on the state at scrape time."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per metric name of contract 2, with the series present now."""
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        for name, (kind, documentation, labels) in METRICS.items():
+            if kind == "counter":
+                families[name] = CounterMetricFamily(
+                    name.removesuffix("_total"), documentation, labels=labels
+                )
+            else:
+                families[name] = GaugeMetricFamily(name, documentation, labels=labels)
+        for (name, label_items), value in sorted(self._values().values.items()):
+            label_names = METRICS[name][2]
+            by_name = dict(label_items)
+            families[name].add_metric([by_name[label] for label in label_names], value)
+        yield from families.values()

@@ -1,0 +1,276 @@
+"""The worker's logic (ledgers, summaries, metric values) against the contract's oracle.
+
+No broker: records are fed to the ledgers in arrival order, as the agents would, and the values
+the worker would export are compared with `cashless.truth.expected_metrics` to 1e-9. A crash is
+simulated by keeping only part of the changelog and replaying from an earlier committed offset.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
+from cashless.taxonomy import load_taxonomy
+from cashless.truth import Truth, expected_metrics
+from streams.coverage import AccountLedger
+from streams.ledger import BatchOutcome, PaymentLedger
+from streams.metrics import ExportSettings, current_values
+from streams.summary import GlobalView, summarise_accounts, summarise_payments
+
+TAXONOMY = load_taxonomy()
+DECODER = EventDecoder(TAXONOMY, clock=lambda: datetime(2030, 1, 1, tzinfo=UTC).timestamp())
+PARTITIONS = 3
+START = datetime(2026, 9, 1, tzinfo=UTC)
+SEGMENTS = [
+    ("utility", "electricity"),
+    ("utility", "water"),
+    ("market", "dong-xuan"),
+    ("street", "hang-dao"),
+]
+DISTRICTS = ["hoan-kiem", "ba-dinh", "soc-son"]
+METHODS = ["cash", "qr", "card", "e_wallet"]
+
+
+@dataclass
+class Worker:
+    """The ledgers and the global view of one simulated worker, with its changelog."""
+
+    payments: PaymentLedger = field(default_factory=lambda: PaymentLedger(DECODER))
+    accounts: AccountLedger = field(default_factory=lambda: AccountLedger(DECODER))
+    view: GlobalView = field(default_factory=GlobalView)
+    changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
+
+    def feed(self, topic: str, partition: int, records: list[tuple[int, bytes]]) -> BatchOutcome:
+        if topic == "payments":
+            outcome = self.payments.process(partition, records, self.view.stream_time)
+        else:
+            outcome = self.accounts.process(partition, records)
+        self.changelog.append((topic, list(outcome.writes.items())))
+        self.publish()
+        return outcome
+
+    def publish(self) -> None:
+        for p in list(self.payments.partitions):
+            self.view.update(summarise_payments(self.payments, p, None))
+        end = self.view.end
+        for p in list(self.payments.partitions):
+            self.view.update(summarise_payments(self.payments, p, end))
+        for p in list(self.accounts.partitions):
+            self.view.update(summarise_accounts(self.accounts, p))
+
+    def values(self) -> Truth:
+        return current_values(
+            ExportSettings(TAXONOMY), self.payments, self.payments.partitions, self.view, True
+        )
+
+
+def assert_same(actual: Truth, expected: Truth) -> None:
+    missing = set(expected.values) - set(actual.values)
+    extra = set(actual.values) - set(expected.values)
+    assert not missing, f"missing series: {sorted(missing)[:5]}"
+    assert not extra, f"unexpected series: {sorted(extra)[:5]}"
+    for series, value in expected.values.items():
+        assert actual.values[series] == pytest.approx(value, abs=1e-9), series
+
+
+def payment(
+    i: int, minutes: int, segment: tuple[str, str], district: str, method: str
+) -> PaymentEvent:
+    return PaymentEvent(
+        schema=1,
+        event_id=f"e{i}",
+        occurred_at=START + timedelta(minutes=minutes),
+        source=f"src-{segment[1]}",
+        channel=segment[0],  # type: ignore[arg-type]
+        segment=segment[1],
+        district=district,
+        method=method,  # type: ignore[arg-type]
+        amount_vnd=1000 + 37 * i,
+    )
+
+
+def account(
+    i: int, minutes: int, holder: int, source: str, opened: bool, district: str
+) -> AccountEvent:
+    return AccountEvent(
+        schema=1,
+        event_id=f"a{i}",
+        occurred_at=START + timedelta(minutes=minutes),
+        source=source,
+        type="opened" if opened else "closed",
+        holder=f"{holder:064x}",
+        district=district,
+    )
+
+
+@st.composite
+def arrivals(
+    draw: st.DrawFn, far_late_only: bool = False
+) -> tuple[list[PaymentEvent], list[AccountEvent], list[bytes]]:
+    """Payments (with re-sends, late and out-of-order ones), accounts, and some bad records.
+
+    With `far_late_only`, an event is either at most two hours out of order or so old that it is
+    late whatever the stream time: none sits near the 30-day horizon.
+    """
+    n = draw(st.integers(20, 160))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    span = draw(st.sampled_from([90, 3 * 1440, 40 * 1440]))
+    payments: list[PaymentEvent] = []
+    clock = 0
+    for i in range(n):
+        clock += rng.randint(0, max(1, span // n))
+        old = rng.randint(100, 200) * 1440 if far_late_only else rng.randint(0, 45 * 1440)
+        jitter = rng.choice([0, 0, 0, -rng.randint(0, 120), -old])
+        event = payment(
+            i, clock + jitter, rng.choice(SEGMENTS), rng.choice(DISTRICTS), rng.choice(METHODS)
+        )
+        payments.append(event)
+        if rng.random() < 0.1:
+            payments.append(rng.choice(payments))
+    accounts = [
+        account(
+            i,
+            rng.randint(0, span),
+            rng.randint(0, 15),
+            rng.choice(["momo", "vnpay"]),
+            rng.random() < 0.7,
+            rng.choice(DISTRICTS),
+        )
+        for i in range(draw(st.integers(0, 80)))
+    ]
+    bad = [b"{oops", encode(payments[0]).replace(b'"district":"', b'"district":"x')]
+    return payments, accounts, bad[: draw(st.integers(0, 2))]
+
+
+def records_in_arrival_order(
+    payments: list[PaymentEvent], accounts: list[AccountEvent], bad: list[bytes], batch: int
+) -> list[tuple[str, int, bytes]]:
+    """Kafka records: payments keyed by segment, several events per record when `batch` > 1."""
+    records: list[tuple[str, int, bytes]] = []
+    i = 0
+    while i < len(payments):
+        key = payments[i].key
+        group = [payments[i]]
+        while (
+            len(group) < batch
+            and i + len(group) < len(payments)
+            and payments[i + len(group)].key == key
+        ):
+            group.append(payments[i + len(group)])
+        value = encode(group[0]) if len(group) == 1 else encode_batch(group)
+        records.append(("payments", hash(key) % PARTITIONS, value))
+        i += len(group)
+    records += [("accounts", int(a.holder, 16) % PARTITIONS, encode(a)) for a in accounts]
+    records += [("payments", 0, value) for value in bad]
+    return records
+
+
+def run(records: list[tuple[str, int, bytes]], worker: Worker, batch_size: int) -> Worker:
+    """Feed records in order, `batch_size` consecutive records per partition batch."""
+    offsets: Counter[tuple[str, int]] = Counter()
+    pending: list[tuple[str, int, int, bytes]] = []
+    for topic, partition, value in records:
+        pending.append((topic, partition, offsets[topic, partition], value))
+        offsets[topic, partition] += 1
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start : start + batch_size]
+        for topic, partition, offset, value in chunk:
+            worker.feed(topic, partition, [(offset, value)])
+    return worker
+
+
+def truth_of(payments: list[PaymentEvent], accounts: list[AccountEvent], bad: list[bytes]) -> Truth:
+    rejected: Counter[str] = Counter()
+    for value in bad:
+        rejected.update(r.reason for r in DECODER.decode_payments(value).rejections)
+    return expected_metrics(payments, accounts, TAXONOMY, rejected=rejected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrivals())
+def test_worker_values_equal_the_oracle(
+    data: tuple[list[PaymentEvent], list[AccountEvent], list[bytes]],
+) -> None:
+    payments, accounts, bad = data
+    records = records_in_arrival_order(payments, accounts, bad, batch=1)
+    worker = run(records, Worker(), batch_size=1)
+    assert_same(worker.values(), truth_of(payments, accounts, bad))
+
+
+def run_grouped(records: list[tuple[str, int, bytes]], worker: Worker, group: int) -> Worker:
+    """Feed consecutive records of one partition together, up to `group` per batch."""
+    offsets: Counter[tuple[str, int]] = Counter()
+    batch: list[tuple[int, bytes]] = []
+    where: tuple[str, int] | None = None
+    for topic, partition, value in records:
+        if batch and ((topic, partition) != where or len(batch) == group):
+            worker.feed(where[0], where[1], batch)  # type: ignore[index]
+            batch = []
+        where = (topic, partition)
+        batch.append((offsets[topic, partition], value))
+        offsets[topic, partition] += 1
+    if batch and where is not None:
+        worker.feed(where[0], where[1], batch)
+    return worker
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrivals(), st.integers(2, 8), st.integers(2, 6))
+def test_batched_records_and_batches_give_the_same_values(
+    data: tuple[list[PaymentEvent], list[AccountEvent], list[bytes]], per_record: int, group: int
+) -> None:
+    payments, accounts, bad = data
+    records = records_in_arrival_order(payments, accounts, bad, batch=per_record)
+    worker = run_grouped(records, Worker(), group)
+    assert_same(worker.values(), truth_of(payments, accounts, bad))
+
+
+def restore(changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]]) -> Worker:
+    """A new worker whose state is rebuilt from a changelog, as Faust's recovery would."""
+    compacted: dict[tuple[str, bytes], bytes | None] = {}
+    for topic, writes in changelog:
+        for key, value in writes:
+            compacted[topic, key] = value
+    worker = Worker()
+    for (topic, key), value in compacted.items():
+        ledger = worker.payments if topic == "payments" else worker.accounts
+        ledger.restore(key, value)
+    worker.publish()
+    return worker
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arrivals(far_late_only=True), st.randoms(use_true_random=False))
+def test_crash_and_replay_counts_every_event_once(
+    data: tuple[list[PaymentEvent], list[AccountEvent], list[bytes]], rng: random.Random
+) -> None:
+    payments, accounts, bad = data
+    records = records_in_arrival_order(payments, accounts, bad, batch=3)
+    offsets: Counter[tuple[str, int]] = Counter()
+    numbered = []
+    for topic, partition, value in records:
+        numbered.append((topic, partition, offsets[topic, partition], value))
+        offsets[topic, partition] += 1
+    crash_at = rng.randint(0, len(numbered))
+    # Offsets are committed only after the producer flushed the changelog (Faust's commit does
+    # so), so the batch whose writes were cut short by the crash is never committed.
+    committed = rng.randint(0, max(0, crash_at - 1))
+    before = Worker()
+    for topic, partition, offset, value in numbered[:crash_at]:
+        before.feed(topic, partition, [(offset, value)])
+    # The changelog holds every batch before the crash but only part of the last one.
+    changelog = before.changelog
+    if changelog:
+        topic, writes = changelog[-1]
+        changelog = [*changelog[:-1], (topic, writes[: rng.randint(0, len(writes))])]
+    after = restore(changelog)
+    for topic, partition, offset, value in numbered[committed:]:
+        after.feed(topic, partition, [(offset, value)])
+    assert_same(after.values(), truth_of(payments, accounts, bad))
