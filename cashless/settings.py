@@ -19,6 +19,7 @@ __all__ = [
     "KafkaSettings",
     "StackSettings",
     "TaxonomySettings",
+    "WorkerSettings",
     "settings_from",
 ]
 
@@ -45,6 +46,24 @@ class KafkaSettings(_Settings):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
+
+
+class WorkerSettings(_Settings):
+    """A stream worker: its identity, web server, state store and the numbers' parameters."""
+
+    app_id: str = Field(default="cashless", pattern=r"^[A-Za-z0-9._-]+$")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    store: str = Field(default="memory", pattern=r"^(memory|rocksdb)$")
+    state_dir: Path = Path(".cashless/worker")
+    min_cell: int = Field(default=10, ge=1)
+    max_sources: int = Field(default=200, ge=1)
+    noncash_goal: float = Field(default=0.5, gt=0, le=1)
+    accounts_goal: float = Field(default=0.5, gt=0, le=1)
+    clock_skew_seconds: float = Field(default=300.0, ge=0)
+    batch_max: int = Field(default=2000, ge=1)
+    batch_within_seconds: float = Field(default=0.1, gt=0)
+    summary_interval_seconds: float = Field(default=0.5, gt=0)
 
 
 class StackSettings(_Settings):

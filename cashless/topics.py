@@ -8,6 +8,7 @@ cluster without sharing data.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -20,6 +21,7 @@ __all__ = ["Topics", "ensure_topics"]
 EVENTS_PARTITIONS = 12
 ACCOUNTS_PARTITIONS = 12
 DLQ_PARTITIONS = 3
+_COMPACTED = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True)
@@ -43,26 +45,43 @@ class Topics:
         """Rejected input, one record per rejected event or unparseable input."""
         return f"{self.prefix}payments.dlq"
 
+    @property
+    def summaries(self) -> str:
+        """Internal: each worker's per-partition summaries, read by every worker (compacted)."""
+        return f"{self.prefix}payments.summaries"
+
     def partitions(self) -> dict[str, int]:
         """Each topic's partition count."""
         return {
             self.events: EVENTS_PARTITIONS,
             self.accounts: ACCOUNTS_PARTITIONS,
             self.dlq: DLQ_PARTITIONS,
+            self.summaries: 1,
         }
 
 
-def ensure_topics(bootstrap_servers: str, topics: Topics, **client_config: object) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+def ensure_topics(
+    bootstrap_servers: str,
+    topics: Topics,
+    compacted: Mapping[str, int] | None = None,
+    **client_config: object,
+) -> None:
+    """Create the topics that do not exist yet, and the extra `compacted` topics (name ->
+    partitions); existing ones are left as they are."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)
     except (KafkaError, OSError) as exc:
         raise CashlessError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
+        wanted: dict[str, tuple[int, Mapping[str, str]]] = {
+            name: (count, {}) for name, count in topics.partitions().items()
+        }
+        wanted[topics.summaries] = (1, _COMPACTED)
+        wanted.update({name: (count, _COMPACTED) for name, count in (compacted or {}).items()})
         missing = [
-            NewTopic(name, num_partitions=count, replication_factor=1)
-            for name, count in topics.partitions().items()
+            NewTopic(name, num_partitions=count, replication_factor=1, topic_configs=configs)
+            for name, (count, configs) in wanted.items()
             if name not in existing
         ]
         if missing:

@@ -1,0 +1,314 @@
+"""The Faust worker: agents over `payments.events` and `payments.accounts`, changelogged state,
+partition summaries shared through Kafka, and `/metrics` on the worker's web server.
+
+Faust runs the consumer group, the changelog tables, their recovery after a crash or a rebalance,
+and the web server. The numbers themselves come from the pure ledgers in this package: each
+agent takes a batch of records, hands each partition's records to its ledger, and writes the
+table keys the ledger returns, each once per batch. Writes go to the changelog partition of the
+records they came from (Faust would otherwise take the partition of whichever event is
+"current"), so a partition's state always moves with the partition.
+
+Processing guarantee: at-least-once delivery (Faust commits offsets after flushing the
+changelog), made exact by the ledgers' idempotent counting; the kill -9 tests prove it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.streams import _current_event
+from faust.types import EventT
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from cashless.deadletter import dead_letter
+from cashless.privacy import Pseudonymiser, Scrubber
+from cashless.schema import EventDecoder
+from cashless.settings import KafkaSettings, WorkerSettings
+from cashless.taxonomy import Taxonomy
+from cashless.topics import Topics, ensure_topics
+from cashless.truth import Truth, window_end
+from streams.coverage import AccountLedger
+from streams.ledger import BatchOutcome, PaymentLedger
+from streams.metrics import ExportSettings, MetricsCollector, current_values
+from streams.summary import GlobalView, PartitionSummary, summarise_accounts, summarise_payments
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """One stream worker process: start more of them to scale out."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        kafka: KafkaSettings,
+        taxonomy: Taxonomy,
+        pseudonym_key: bytes | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.topics = Topics(kafka.topic_prefix)
+        decoder = EventDecoder(taxonomy, clock_skew_seconds=settings.clock_skew_seconds)
+        self.payments = PaymentLedger(decoder)
+        self.accounts = AccountLedger(decoder)
+        self.view = GlobalView()
+        self.registry = CollectorRegistry()
+        self._export = ExportSettings(
+            taxonomy,
+            min_cell=settings.min_cell,
+            noncash_goal=settings.noncash_goal,
+            accounts_goal=settings.accounts_goal,
+            max_sources=settings.max_sources,
+        )
+        MetricsCollector(self.values, self.registry)
+        key = pseudonym_key or secrets.token_bytes(32)
+        self._hash_key = key
+        self._scrubber = Scrubber(Pseudonymiser(key))
+        self._dirty: set[tuple[str, int]] = set()
+        self._published_end: int | None = None
+        self.app = self._build_app()
+
+    # -- the numbers ----------------------------------------------------------------------------
+
+    def owned(self, topic: str) -> set[int]:
+        """The partitions of `topic` this worker owns now."""
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    def values(self) -> Truth:
+        """Every series this worker exports now."""
+        owned = self.owned(self.topics.events)
+        return current_values(
+            self._export,
+            self.payments,
+            [p for p in owned if p in set(self.payments.partitions)],
+            self.view,
+            exports_city=0 in owned,
+        )
+
+    # -- Faust wiring ---------------------------------------------------------------------------
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        store = "memory://" if s.store == "memory" else "rocksdb://"
+        app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{server}" for server in self.kafka.bootstrap_servers.split(",")],
+            store=store,
+            datadir=str(Path(s.state_dir) / s.app_id),
+            web_host=s.web_host,
+            web_bind=s.web_host,
+            web_port=s.web_port,
+            web_in_thread=False,
+            topic_partitions=self.topics.partitions()[self.topics.events],
+            topic_allow_declare=True,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=1.0,
+            broker_commit_interval=1.0,
+            broker_max_poll_records=2000,
+            stream_wait_empty=False,
+            table_standby_replicas=0,
+            producer_acks=-1,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        events = app.topic(self.topics.events, value_type=bytes, key_type=bytes)
+        accounts = app.topic(self.topics.accounts, value_type=bytes, key_type=bytes)
+        self._dlq = app.topic(self.topics.dlq, value_type=bytes, key_type=bytes)
+        self._summaries = app.topic(self.topics.summaries, value_type=bytes, key_type=bytes)
+        partitions = self.topics.partitions()
+        payments_table = app.Table(
+            "payments-state",
+            partitions=partitions[self.topics.events],
+            key_type=bytes,  # bytes keys and values: Faust's "raw" codec, here and in recovery
+            value_type=bytes,
+        )
+        accounts_table = app.Table(
+            "accounts-state",
+            partitions=partitions[self.topics.accounts],
+            key_type=bytes,  # bytes keys and values: Faust's "raw" codec, here and in recovery
+            value_type=bytes,
+        )
+
+        async def payments_agent(stream: Any) -> None:
+            async for batch in stream.take_events(s.batch_max, s.batch_within_seconds):
+                for partition, group in _by_partition(batch):
+                    records = [(e.message.offset, e.value) for e in group]
+                    known = max(
+                        filter(None, (self.view.stream_time, self.payments.stream_time)),
+                        default=None,
+                    )
+                    outcome = self.payments.process(partition, records, known)
+                    await self._persist(payments_table, group[-1], outcome, self.topics.events)
+                    self._dirty.add(("payments", partition))
+
+        async def accounts_agent(stream: Any) -> None:
+            async for batch in stream.take_events(s.batch_max, s.batch_within_seconds):
+                for partition, group in _by_partition(batch):
+                    records = [(e.message.offset, e.value) for e in group]
+                    outcome = self.accounts.process(partition, records)
+                    await self._persist(accounts_table, group[-1], outcome, self.topics.accounts)
+                    self._dirty.add(("accounts", partition))
+
+        app.agent(events, name="payments")(payments_agent)
+        app.agent(accounts, name="accounts")(accounts_agent)
+
+        @payments_table.on_recover
+        async def _payments_recovered() -> None:
+            self._reload(payments_table, self.payments, self.topics.events, "payments")
+
+        @accounts_table.on_recover
+        async def _accounts_recovered() -> None:
+            self._reload(accounts_table, self.accounts, self.topics.accounts, "accounts")
+
+        @app.timer(interval=s.summary_interval_seconds)  # type: ignore[untyped-decorator]
+        async def _publish() -> None:
+            await self._publish_summaries()
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _read_summaries() -> None:
+            await self._follow_summaries()
+
+        @app.page("/metrics")
+        async def _metrics(web: Any, request: Any) -> Any:
+            body = generate_latest(self.registry)
+            return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        @app.page("/healthz")
+        async def _healthz(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok", "owned": sorted(self.owned(self.topics.events))})
+
+        return app
+
+    async def _persist(
+        self, table: Any, event: EventT[bytes], outcome: BatchOutcome, topic: str
+    ) -> None:
+        """Write the batch's keys to the changelog of the records' partition, then the DLQ."""
+        with _in_partition_of(event):
+            for key, value in outcome.writes.items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = value
+        for offset, rejection, raw in outcome.rejections:
+            letter = dead_letter(
+                rejection,
+                origin="worker",
+                raw=raw,
+                hash_key=self._hash_key,
+                scrubbed=self._scrubbed_item(raw, rejection.index),
+                location={"topic": topic, "partition": event.message.partition, "offset": offset},
+            )
+            await self._dlq.send(key=rejection.reason.encode(), value=letter.encode())
+
+    def _scrubbed_item(self, raw: bytes, index: int | None) -> dict[str, Any] | None:
+        try:
+            parsed = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return None
+        item = parsed[index] if isinstance(parsed, list) and index is not None else parsed
+        return self._scrubber.scrub(item) if isinstance(item, dict) else None
+
+    def _reload(self, table: Any, ledger: Any, topic: str, kind: str) -> None:
+        """Rebuild a ledger from the recovered table, for the partitions owned now."""
+        owned = self.owned(topic)
+        for partition in list(ledger.partitions):
+            ledger.drop(partition)
+        prefixes = tuple(f"|{p}|".encode() for p in owned) + tuple(f"p|{p}".encode() for p in owned)
+        restored = 0
+        for key, value in table.data.items():
+            if any(prefix in key[:24] for prefix in prefixes):
+                ledger.restore(key, value)
+                restored += 1
+        for partition in owned:
+            self._dirty.add((kind, partition))
+        logger.info("recovered %d %s keys for partitions %s", restored, kind, sorted(owned))
+
+    async def _publish_summaries(self) -> None:
+        """Publish the summaries that changed, and all payments summaries when `e` moved."""
+        latest = max(filter(None, (self.view.stream_time, self.payments.stream_time)), default=None)
+        end = None if latest is None else window_end(latest)
+        moved = end != self._published_end
+        dirty, self._dirty = self._dirty, set()
+        if moved:
+            dirty |= {("payments", p) for p in self.owned(self.topics.events)}
+            self._published_end = end
+        for kind, partition in sorted(dirty):
+            await self._send_summary(kind, partition, end)
+
+    async def _send_summary(self, kind: str, partition: int, end: int | None) -> None:
+        if kind == "payments":
+            if partition not in self.owned(self.topics.events):
+                return
+            summary = summarise_payments(self.payments, partition, end)
+        else:
+            if partition not in self.owned(self.topics.accounts):
+                return
+            summary = summarise_accounts(self.accounts, partition)
+        self.view.update(summary)
+        await self._summaries.send(key=summary.key.encode(), value=msgspec.json.encode(summary))
+
+    async def _follow_summaries(self) -> None:
+        """Read every partition's summary, from every worker, for as long as the worker runs."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(self.topics.summaries, 0)])
+            decode = msgspec.json.Decoder(PartitionSummary).decode
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    for message in messages:
+                        if message.value is not None:
+                            self.view.update(decode(message.value))
+        finally:
+            await consumer.stop()
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Create the topics, then run until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
+        # Faust's changelogs must have the partition counts of their source topics; creating
+        # them here avoids its startup race with a stale metadata cache.
+        partitions = self.topics.partitions()
+        changelogs = {
+            f"{self.settings.app_id}-payments-state-changelog": partitions[self.topics.events],
+            f"{self.settings.app_id}-accounts-state-changelog": partitions[self.topics.accounts],
+        }
+        ensure_topics(self.kafka.bootstrap_servers, self.topics, compacted=changelogs)
+        Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
+        worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
+        worker.execute_from_commandline()
+
+
+def _by_partition(batch: Sequence[EventT[bytes]]) -> list[tuple[int, list[EventT[bytes]]]]:
+    groups: dict[int, list[EventT[bytes]]] = defaultdict(list)
+    for event in batch:
+        groups[event.message.partition].append(event)
+    return sorted(groups.items())
+
+
+@contextlib.contextmanager
+def _in_partition_of(event: EventT[bytes]) -> Iterator[None]:
+    """Make `event` Faust's current event, whose partition table writes go to."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
