@@ -151,17 +151,48 @@ def stack_fetch(**flags: Any) -> None:
 
 @cli.command()
 @_stack_options
+@click.option("--rate", default="200/s", show_default=True, help="Live payment events per second.")
+@click.option(
+    "--history-days",
+    type=click.IntRange(1, 365),
+    default=30,
+    show_default=True,
+    help="Days of simulated history loaded first, so every window and trend has data.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    help="Stop after this many seconds [default: until Ctrl-C].",
+)
+@click.option("--worker-port", type=int, default=6066, show_default=True, help="Worker /metrics.")
 @_friendly_errors
-def demo(**flags: Any) -> None:
-    """Everything in one command: bring the local stack up and say where to look."""
-    local = _stack(**flags)
-    statuses = local.up(progress=lambda message: click.echo(f"… {message}", err=True))
-    _print_status(statuses)
-    click.echo(
-        "\nThe stack is up. Prometheus: "
-        f"{statuses[1].url}  Alertmanager: {statuses[2].url}  Kafka: {statuses[0].url}\n"
-        "Stop it with: .venv/bin/cashless stack down   (add --purge to delete its state)"
+def demo(
+    rate: str, history_days: int, duration: float | None, worker_port: int, **flags: Any
+) -> None:
+    """Everything in one command: stack, simulated history, a worker and a live simulator."""
+    from cashless.demo import run_demo
+
+    run_demo(
+        settings_from(StackSettings, **flags),
+        rate=rate,
+        history_days=history_days,
+        duration=duration,
+        worker_port=worker_port,
+        say=lambda message: click.echo(message, err=True),
     )
+
+
+from producers.replay import replay_command  # noqa: E402
+
+cli.add_command(replay_command)
+
+from producers.simulate_command import simulate  # noqa: E402
+
+cli.add_command(simulate)
+
+from streams.worker_command import worker_command  # noqa: E402
+
+cli.add_command(worker_command)
 
 
 def main() -> None:

@@ -388,6 +388,20 @@ def kafka_metadata_ready(bootstrap: str, timeout_seconds: float = 2.0) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # Refused connections are the expected answer while the broker starts: not worth a log line.
+    kafka_logger = logging.getLogger("kafka")
+    level = kafka_logger.level
+    kafka_logger.setLevel(logging.CRITICAL)
+    try:
+        return _describe_cluster(KafkaAdminClient, KafkaError, bootstrap, timeout_seconds)
+    finally:
+        kafka_logger.setLevel(level)
+
+
+def _describe_cluster(
+    client: Any, error: type[Exception], bootstrap: str, timeout_seconds: float
+) -> bool:
+    KafkaAdminClient, KafkaError = client, error
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,

@@ -1,0 +1,386 @@
+"""`cashless replay` into the real Kafka: every event once, every bad line in the DLQ, nothing raw.
+
+Each test runs the real command in a subprocess against the session's broker, with its own topic
+prefix, then reads the three topics from the beginning to their end offsets.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
+from cashless.taxonomy import load_taxonomy
+from cashless.topics import Topics
+from producers.anonymise import Anonymiser
+from tests.conftest import ROOT, RunningStack, wait_for
+from tests.replay_data import account_record, citizen_id, payment_record, phone_number
+
+pytestmark = pytest.mark.integration
+
+KEY = "integration-pseudonym-key-0123456789"
+
+
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+def replay(
+    stack: RunningStack, topic_prefix: str, *args: str | Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
+    env["CASHLESS_PSEUDONYM_KEY"] = KEY
+    command = [
+        sys.executable,
+        "-m",
+        "cashless.cli",
+        "replay",
+        "--bootstrap-servers",
+        stack.bootstrap,
+        "--topic-prefix",
+        topic_prefix,
+        *map(str, args),
+    ]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class TopicRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[TopicRecord]:
+    """Every record of a topic, from the beginning to the end offsets taken now."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = wait_for(
+            lambda: consumer.partitions_for_topic(topic), timeout=30, what=f"topic {topic}"
+        )
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        end = consumer.end_offsets(assigned)
+        records: list[TopicRecord] = []
+
+        def caught_up() -> bool:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(TopicRecord(topic, m.key, m.value) for m in batch)
+            return all(consumer.position(tp) >= end[tp] for tp in assigned)
+
+        wait_for(caught_up, timeout=timeout, what=f"the end of {topic}")
+        return records
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Topicful:
+    payments: list[tuple[bytes | None, PaymentEvent]] = field(default_factory=list)
+    accounts: list[tuple[bytes | None, AccountEvent]] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+
+
+def read_all(bootstrap: str, topic_prefix: str) -> Topicful:
+    topics = Topics(topic_prefix)
+    decoder = EventDecoder(load_taxonomy())
+    out = Topicful()
+    for record in read_topic(bootstrap, topics.events):
+        result = decoder.decode_payments(record.value)
+        assert not result.rejections, result.rejections
+        out.payments += [(record.key, e) for e in result.events]
+        out.raw += [record.key or b"", record.value]
+    for record in read_topic(bootstrap, topics.accounts):
+        result = decoder.decode_accounts(record.value)
+        assert not result.rejections, result.rejections
+        out.accounts += [(record.key, e) for e in result.events]
+        out.raw += [record.key or b"", record.value]
+    for record in read_topic(bootstrap, topics.dlq):
+        dl = json.loads(record.value)
+        out.dead.append(dl)
+        out.raw += [record.key or b"", record.value]
+        if dl.get("payload_b64"):
+            out.raw.append(base64.b64decode(dl["payload_b64"]))
+    return out
+
+
+def assert_nothing_personal(haystacks: list[bytes], personal: set[str]) -> None:
+    """No personal value, in UTF-8 or JSON-escaped form, and no phone/ID/card digits anywhere."""
+    blob = b"\n".join(haystacks)
+    digits = blob.replace(b" ", b"").replace(b"-", b"").replace(b".", b"")
+    for value in personal:
+        assert value.encode() not in blob, f"raw personal value {value!r} found"
+        escaped = json.dumps(value)[1:-1].encode()
+        assert escaped not in blob, f"raw personal value {value!r} found JSON-escaped"
+        compact = value.replace(" ", "").replace("-", "").replace(".", "").lstrip("+")
+        if compact.isdigit() and len(compact) >= 9:
+            assert compact.encode() not in digits, f"digits of {value!r} found"
+            assert compact[-9:].encode() not in digits, f"national digits of {value!r} found"
+
+
+def personal_values(records: list[dict[str, Any]]) -> set[str]:
+    values: set[str] = set()
+    for r in records:
+        for name in ("customer_name", "phone", "card_number", "full_name", "cccd", "note"):
+            if name in r:
+                values.add(r[name])
+        for name in ("payer", "holder"):
+            if name in r:
+                values.add(r[name])
+    return values
+
+
+def test_replay_jsonl_sends_each_event_once_and_bad_lines_to_the_dlq(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    good = [payment_record(i, rng) if i % 10 else account_record(i, rng) for i in range(600)]
+    future = {**good[1], "event_id": "future-1", "occurred_at": "2099-01-01T00:00:00+07:00"}
+    secret_name = "Phạm Thị Hạnh"
+    secret_phone = "0987 654 321"
+    secret_id = citizen_id(99)
+    lines: list[bytes] = []
+    expected_bad: dict[int, str] = {}
+    expected_index: dict[int, int] = {}
+    personal = personal_values(good) | {secret_name, secret_phone, secret_id}
+    personal |= {citizen_id(i) for i in range(len(good))}
+
+    def add(line: bytes, reason: str | None = None, index: int | None = None) -> None:
+        lines.append(line)
+        if reason is not None:
+            expected_bad[len(lines)] = reason
+        if index is not None:
+            expected_index[len(lines)] = index
+
+    def dumps(record: Any) -> bytes:
+        return json.dumps(record, ensure_ascii=False).encode()
+
+    for i, record in enumerate(good):
+        add(dumps(record))
+        if i == 10:
+            add(b"")
+            add(
+                dumps({**good[2], "district": "atlantis", "ho_ten": secret_name}),
+                "unknown_district",
+            )
+        if i == 50:
+            missing = {k: v for k, v in good[3].items() if k != "amount_vnd"}
+            add(dumps({**missing, "event_id": "m-1"}), "missing_field:amount_vnd")
+            add(dumps({**good[4], "event_id": "x-1", "method": "barter"}), "unknown_method")
+        if i == 100:
+            add(f'{{"name": "{secret_name}", "phone": "{secret_phone}"'.encode(), "bad_json")
+            add(f"{secret_name} {secret_id}".encode("utf-16"), "bad_utf8")
+            add(dumps(future), "future_timestamp")
+        if i == 200:
+            pair = [
+                {**good[5], "event_id": "arr-ok"},
+                {**good[5], "event_id": "arr-bad", "schema": 2},
+            ]
+            add(dumps(pair), "unsupported_schema", index=1)
+            add(dumps(secret_phone), "not_an_object")
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    topic_prefix = prefix()
+    done = replay(running_stack, topic_prefix, path, "--events-per-record", "50")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+    got = read_all(running_stack.bootstrap, topic_prefix)
+    expected_payments = {r["event_id"] for r in good if "holder" not in r} | {"arr-ok"}
+    expected_accounts = {r["event_id"] for r in good if "holder" in r}
+    payment_ids = Counter(e.event_id for _, e in got.payments)
+    account_ids = Counter(e.event_id for _, e in got.accounts)
+    assert set(payment_ids) == expected_payments
+    assert set(account_ids) == expected_accounts
+    assert max(payment_ids.values()) == 1, "every valid event exactly once"
+    assert max(account_ids.values()) == 1
+    assert all(key == e.key.encode() for key, e in got.payments)
+    assert all(key == e.holder.encode() for key, e in got.accounts)
+
+    anonymiser = Anonymiser(KEY.encode())
+    by_id = {r["event_id"]: r for r in good}
+    for _, e in got.payments:
+        if e.event_id in by_id:
+            assert e.payer == anonymiser.pseudonym(by_id[e.event_id]["payer"])
+    for _, a in got.accounts:
+        assert a.holder == anonymiser.pseudonym(phone_number(int(a.event_id[2:])))
+
+    dead = {(dl["location"]["line"], dl["reason"]) for dl in got.dead}
+    assert dead == set(expected_bad.items())
+    assert len(got.dead) == len(expected_bad), "one DLQ record per bad event"
+    for dl in got.dead:
+        assert dl["origin"] == "replay"
+        assert dl["location"]["file"] == "export.jsonl"
+        line = dl["location"]["line"]
+        assert dl.get("index") == expected_index.get(line)
+        assert dl["raw_length"] == len(lines[line - 1])
+        if dl["reason"] in ("bad_json", "bad_utf8", "not_an_object"):
+            assert "payload_b64" not in dl, "unparseable input is kept as length and hash only"
+        else:
+            assert "payload_b64" in dl, "a rejected event is kept, scrubbed, for a fix and replay"
+
+    assert "bad_json: 1" in done.stdout
+    assert f"{len(expected_payments)} payment events" in done.stdout
+    assert_nothing_personal([*got.raw, done.stdout.encode(), done.stderr.encode()], personal)
+
+
+def test_replay_csv_with_column_map_and_both_kinds(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    header = (
+        "ma_gd,thoi_gian,source,channel,segment,district,method,so_tien,payer,holder,type,"
+        "schema,ho_ten,so_dien_thoai\n"
+    )
+    rows = [
+        "c1,2026-01-05T08:00:00+07:00,evn-hanoi,utility,electricity,ba-dinh,card,200000,"
+        '0912345678,,,1,"Trần Thị\nBình",0912 345 678\n',
+        "c2,2026-01-05T08:00:00+07:00,momo,,,ba-dinh,,,,+84 912 345 678,opened,1,Trần Thị Bình,\n",
+        "c3,2026-01-05T08:00:00+07:00,evn-hanoi,utility,electricity,ba-dinh,card,"
+        "1.000.000,,,,1,Lê Văn Cường,0987654321\n",
+        "c4,short\n",
+    ]
+    path = tmp_path / "evn-export.csv"
+    path.write_text(header + "".join(rows), encoding="utf-8")
+
+    topic_prefix = prefix()
+    done = replay(
+        running_stack,
+        topic_prefix,
+        path,
+        "--column-map",
+        "ma_gd=event_id,thoi_gian=occurred_at,so_tien=amount_vnd",
+    )
+    assert done.returncode == 0, done.stderr
+
+    got = read_all(running_stack.bootstrap, topic_prefix)
+    assert [e.event_id for _, e in got.payments] == ["c1"]
+    assert [e.event_id for _, e in got.accounts] == ["c2"]
+    payment, account = got.payments[0][1], got.accounts[0][1]
+    assert payment.amount_vnd == 200000
+    assert payment.payer == account.holder, "one person, one pseudonym across sources"
+    assert sorted((d["location"]["line"], d["reason"]) for d in got.dead) == [
+        (5, "invalid_field:amount_vnd"),
+        (6, "bad_csv"),
+    ]
+    personal = {"Trần Thị\nBình", "Trần Thị Bình", "Lê Văn Cường", "0912345678", "0987654321"}
+    assert_nothing_personal([*got.raw, done.stdout.encode(), done.stderr.encode()], personal)
+
+
+def test_dry_run_sends_nothing(running_stack: RunningStack, tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(payment_record(1, random.Random(1))) + "\n{bad\n")
+    topic_prefix = prefix()
+    done = replay(running_stack, topic_prefix, path, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "1 payment events" in done.stdout
+    assert "bad_json: 1" in done.stdout
+    admin = KafkaAdminClient(bootstrap_servers=running_stack.bootstrap)
+    try:
+        assert not [t for t in admin.list_topics() if t.startswith(topic_prefix)]
+    finally:
+        admin.close()
+
+
+def test_a_failure_to_deliver_fails_the_command(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    topic_prefix = prefix()
+    topics = Topics(topic_prefix)
+    admin = KafkaAdminClient(bootstrap_servers=running_stack.bootstrap)
+    try:
+        tiny = {"max.message.bytes": "100"}
+        admin.create_topics(
+            [NewTopic(name, 1, 1, topic_configs=tiny) for name in topics.partitions()]
+        )
+    finally:
+        admin.close()
+    rng = random.Random(3)
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(json.dumps(payment_record(i, rng)) + "\n" for i in range(50)))
+    done = replay(running_stack, topic_prefix, path)
+    assert done.returncode == 1
+    assert "failed to deliver" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sigterm_flushes_what_was_read(running_stack: RunningStack, tmp_path: Path) -> None:
+    fifo = tmp_path / "feed.jsonl"
+    os.mkfifo(fifo)
+    topic_prefix = prefix()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
+    env["CASHLESS_PSEUDONYM_KEY"] = KEY
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cashless.cli",
+            "replay",
+            "--bootstrap-servers",
+            running_stack.bootstrap,
+            "--topic-prefix",
+            topic_prefix,
+            "--chunk-lines",
+            "10",
+            str(fifo),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    rng = random.Random(5)
+
+    def reader_opened() -> int | None:
+        assert process.poll() is None, process.communicate()
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO until the command opens the file
+            return None
+
+    fd = wait_for(reader_opened, timeout=60, what="replay to open the file")
+    os.set_blocking(fd, True)
+    writer = os.fdopen(fd, "w", encoding="utf-8")
+    try:
+        for i in range(25):
+            writer.write(json.dumps(payment_record(i, rng)) + "\n")
+        writer.flush()
+
+        def sent() -> bool:
+            return len(read_topic(running_stack.bootstrap, Topics(topic_prefix).events)) > 0
+
+        wait_for(sent, timeout=60, what="the first chunk in Kafka")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            writer.close()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert "interrupted" in stdout
+    got = read_all(running_stack.bootstrap, topic_prefix)
+    accepted = int(stdout.split("accepted: ")[1].split(" payment events")[0])
+    assert accepted >= 20
+    assert len(got.payments) == accepted, "everything read before SIGTERM was delivered"
+    assert len({e.event_id for _, e in got.payments}) == accepted

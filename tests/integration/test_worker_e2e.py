@@ -1,0 +1,208 @@
+"""End to end: simulator -> real Kafka -> `cashless worker` processes -> /metrics == ground truth.
+
+The simulator writes its ground truth beside `--out`; the same run (same seed and key) is then
+sent into Kafka, and the workers' merged /metrics must equal the truth to 1e-9: every series
+present, none extra, each exported by exactly one worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ROOT, RunningStack, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+KEY = "e2e-test-key-0123456789abcdef0123"
+Series = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One simulated run sent into Kafka under its own topic prefix, with its ground truth."""
+
+    prefix: str
+    truth: dict[Series, float]
+    districts: Path
+    payments: int
+
+
+def environment(stack: RunningStack, dataset_dir: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CASHLESS_BOOTSTRAP_SERVERS=stack.bootstrap, CASHLESS_PSEUDONYM_KEY=KEY)
+    if dataset_dir is not None:
+        env["CASHLESS_DISTRICTS_FILE"] = str(dataset_dir / "run.districts.csv")
+    return env
+
+
+def make_dataset(stack: RunningStack, directory: Path, days: int, per_day: int) -> Dataset:
+    args = [
+        *("--seed", "21", "--days", str(days), "--events-per-day", str(per_day)),
+        *("--end", "2026-11-20T00:00:00+07:00", "--duplicates", "0.02", "--late", "0.02"),
+        *("--bad-records", "0.01", "--batch-size", "100"),
+    ]
+    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    env = environment(stack)
+    directory.mkdir(parents=True, exist_ok=True)
+    for extra in (["--out", str(directory / "run.jsonl")], ["--topic-prefix", prefix]):
+        result = subprocess.run(
+            [sys.executable, "-m", "cashless.cli", "simulate", *args, *extra],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    truth = {
+        (item["name"], tuple(sorted(item["labels"].items()))): float(item["value"])
+        for item in json.loads((directory / "run.truth.json").read_text())
+    }
+    payments = int(sum(v for (name, _), v in truth.items() if name == "cashless_payments_total"))
+    return Dataset(prefix, truth, directory / "run.districts.csv", payments)
+
+
+@pytest.fixture(scope="module")
+def small(running_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return make_dataset(running_stack, tmp_path_factory.mktemp("small"), days=3, per_day=1500)
+
+
+class WorkerProcess:
+    """A `cashless worker` subprocess with its own /metrics port."""
+
+    def __init__(self, stack: RunningStack, dataset: Dataset, app_id: str, state: Path) -> None:
+        self.port = free_port()
+        env = environment(stack, dataset.districts.parent)
+        command = [
+            sys.executable,
+            "-m",
+            "cashless.cli",
+            "worker",
+            *("--topic-prefix", dataset.prefix, "--app-id", app_id),
+            *("--web-port", str(self.port), "--state-dir", str(state)),
+        ]
+        self.log = state / f"worker-{self.port}.log"
+        state.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def metrics(self) -> dict[Series, float] | None:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return None
+        samples: dict[Series, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if not sample.name.endswith("_created"):
+                    samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+        return samples
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def workers(running_stack: RunningStack, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop(signal.SIGKILL)
+
+
+def merged(workers: list[WorkerProcess]) -> tuple[dict[Series, float], set[Series]]:
+    """The union of the workers' series, and the series more than one of them exports."""
+    union: dict[Series, float] = {}
+    twice: set[Series] = set()
+    for worker in workers:
+        for series, value in (worker.metrics() or {}).items():
+            if series in union:
+                twice.add(series)
+            union[series] = value
+    return union, twice
+
+
+def difference(actual: dict[Series, float], truth: dict[Series, float]) -> list[str]:
+    problems = [f"missing {s}" for s in truth if s not in actual]
+    problems += [f"extra {s}" for s in actual if s not in truth]
+    problems += [
+        f"wrong {s}: {actual[s]} != {v}"
+        for s, v in truth.items()
+        if s in actual and abs(actual[s] - v) > 1e-9
+    ]
+    return problems
+
+
+def wait_equal(workers: list[WorkerProcess], truth: dict[Series, float], timeout: float) -> None:
+    last: list[str] = []
+
+    def equal() -> bool:
+        nonlocal last
+        union, twice = merged(workers)
+        last = difference(union, truth) + [f"exported twice {s}" for s in twice]
+        return not last
+
+    try:
+        wait_for(equal, timeout=timeout, what="the workers' /metrics to equal the ground truth")
+    except AssertionError:
+        logs = "\n".join(w.log.read_text()[-3000:] for w in workers)
+        raise AssertionError(f"{len(last)} differences, e.g. {last[:10]}\n{logs}") from None
+
+
+def applied(worker: WorkerProcess) -> float:
+    samples = worker.metrics() or {}
+    return sum(v for (name, _), v in samples.items() if name == "cashless_payments_total")
+
+
+def test_one_worker_equals_the_ground_truth(
+    running_stack: RunningStack, small: Dataset, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    workers.append(WorkerProcess(running_stack, small, f"one-{uuid.uuid4().hex[:6]}", tmp_path))
+    wait_equal(workers, small.truth, timeout=180)
+
+
+def test_kill_9_mid_stream_then_restart_counts_everything_once(
+    running_stack: RunningStack, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    dataset = make_dataset(running_stack, tmp_path / "data", days=10, per_day=4000)
+    app_id = f"kill-{uuid.uuid4().hex[:6]}"
+    first = WorkerProcess(running_stack, dataset, app_id, tmp_path / "state")
+    workers.append(first)
+    progress = wait_for(
+        lambda: applied(first) or None, timeout=120, what="the worker to apply events"
+    )
+    assert progress < dataset.payments, "the kill must happen mid-stream"
+    first.stop(signal.SIGKILL)
+    workers.append(WorkerProcess(running_stack, dataset, app_id, tmp_path / "state"))
+    wait_equal(workers[1:], dataset.truth, timeout=240)
+
+
+def test_two_workers_share_the_work_and_one_survives_the_other(
+    running_stack: RunningStack, small: Dataset, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    app_id = f"two-{uuid.uuid4().hex[:6]}"
+    workers.append(WorkerProcess(running_stack, small, app_id, tmp_path / "a"))
+    workers.append(WorkerProcess(running_stack, small, app_id, tmp_path / "b"))
+    wait_equal(workers, small.truth, timeout=240)
+    assert all(w.metrics() for w in workers), "both workers serve /metrics"
+    owned = [{s for s in (w.metrics() or {}) if s[0] == "cashless_noncash_ratio"} for w in workers]
+    assert all(owned), "each worker exports the segments of the partitions it owns"
+    workers[1].stop(signal.SIGTERM)
+    wait_equal(workers[:1], small.truth, timeout=240)
