@@ -194,6 +194,10 @@ from streams.worker_command import worker_command  # noqa: E402
 
 cli.add_command(worker_command)
 
+from dashboards.command import dashboards_group  # noqa: E402
+
+cli.add_command(dashboards_group)
+
 
 def main() -> None:
     """Console-script entry point."""

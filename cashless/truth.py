@@ -7,8 +7,10 @@ obviously right; the workers compute the same numbers incrementally.
 The readings of contract 2 that it fixes (also stated in the README):
 
 - events are processed in arrival order; a payment event is, in this order: rejected (schema),
-  late (older than `e − 30d` for the stream time before it), duplicate (its `(source, event_id)`
-  was applied and that original is still inside `e − 30d`), or applied;
+  late (older than `e_s − 30d`, where `e_s` is the end of the minute of the latest applied event
+  of its segment: the segment is the Kafka key, so this does not depend on how a worker's
+  partitions interleave), duplicate (its `(source, event_id)` was applied and that original is
+  not older than `e_s − 30d`), or applied;
 - only applied payments move stream time and count in windows, trends and `_total` counters;
 - event-time days for the trend are local Hanoi days (UTC+7);
 - an account's state is its event with the latest `occurred_at`; on a tie `closed` wins, then
@@ -109,13 +111,15 @@ def expected_metrics(
     applied: list[PaymentEvent] = []
     first_applied: dict[tuple[str, str], float] = {}
     stream_time: float | None = None
+    clocks: dict[str, float] = {}
     duplicates = late = 0
     newest: dict[str, float] = {}
 
     for event in payments:
         t = event.occurred_at.timestamp()
         newest[event.source] = max(newest.get(event.source, t), t)
-        horizon = None if stream_time is None else window_end(stream_time) - HORIZON
+        clock = clocks.get(event.key)
+        horizon = None if clock is None else window_end(clock) - HORIZON
         if horizon is not None and t < horizon:
             late += 1
             continue
@@ -125,6 +129,7 @@ def expected_metrics(
             continue
         first_applied[key] = t
         applied.append(event)
+        clocks[event.key] = t if clock is None else max(clock, t)
         stream_time = t if stream_time is None else max(stream_time, t)
 
     _totals(truth, applied)

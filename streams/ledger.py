@@ -10,6 +10,11 @@ or before that position is not applied to it again. So a worker that crashes aft
 batch's writes reached the changelog and replays the batch counts each event exactly once.
 Each `(source, event_id)` is remembered with the `(offset, index)` that applied it: meeting it
 again at the same place is a replay, elsewhere it is a duplicate.
+
+Lateness is judged per segment: an event is late when it is older than `e − 30d`, where `e` is
+the end of the minute of the latest applied event of its segment (its Kafka key). A segment's
+events all pass through one partition in order, so the decision is the same however partitions
+interleave, and the same again when a partition is replayed after a crash.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class PartitionMeta(msgspec.Struct):
 
     last_offset: int = -1
     stream_time: float | None = None
+    # `channel:segment` -> latest applied event time of that segment: its lateness clock
+    clocks: dict[str, float] = msgspec.field(default_factory=dict)
     rejected: dict[str, int] = msgspec.field(default_factory=dict)
     duplicates: int = 0
     late: int = 0
@@ -68,8 +75,8 @@ class _Partition:
     cells: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
     # (channel, segment, method) -> [count, amount, position]
     totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-    # (source, event_id) -> [offset, index, occurred_at]
-    seen: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    # (channel, segment) -> (source, event_id) -> [offset, index, occurred_at]
+    seen: dict[tuple[str, str], dict[tuple[str, str], list[float]]] = field(default_factory=dict)
     segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
     districts: dict[str, MinuteSeries] = field(default_factory=dict)
     swept_before: int = 0
@@ -121,8 +128,7 @@ class PaymentLedger:
         outcome = BatchOutcome()
         dirty_cells: set[tuple[str, str, str, int]] = set()
         dirty_totals: set[tuple[str, str, str]] = set()
-        dirty_seen: set[tuple[str, str]] = set()
-        clock = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        dirty_seen: set[tuple[str, str, str, str]] = set()
         for offset, value in records:
             fresh = offset > meta.last_offset
             result = self._decoder.decode_payments(value)
@@ -134,9 +140,11 @@ class PaymentLedger:
                 t = event.occurred_at.timestamp()
                 if fresh:
                     meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
-                key = (event.source, event.event_id)
-                seen = state.seen.get(key)
+                segment_key = event.key
+                clock = meta.clocks.get(segment_key)
                 horizon = None if clock is None else window_end(clock) - HORIZON
+                seen_here = state.seen.setdefault((event.channel, event.segment), {})
+                seen = seen_here.get((event.source, event.event_id))
                 replay = seen is not None and seen[0] == offset and seen[1] == index
                 if not replay:
                     if horizon is not None and t < horizon:
@@ -145,25 +153,28 @@ class PaymentLedger:
                     if seen is not None and (horizon is None or seen[2] >= horizon):
                         meta.duplicates += fresh
                         continue
-                    state.seen[key] = [offset, index, t]
-                    dirty_seen.add(key)
+                    seen_here[event.source, event.event_id] = [offset, index, t]
+                    dirty_seen.add((event.channel, event.segment, event.source, event.event_id))
                 position = (offset << _INDEX_BITS) | index
                 self._apply(state, position, event, t, dirty_cells, dirty_totals)
-                clock = t if clock is None else max(clock, t)
+                if clock is None or t > clock:
+                    meta.clocks[segment_key] = t
                 if meta.stream_time is None or t > meta.stream_time:
                     meta.stream_time = t
             if fresh:
                 meta.last_offset = offset
-        self._sweep(partition, state, clock, outcome)
+        known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        self._sweep(partition, state, known, outcome)
         p = str(partition)
         for c in dirty_cells:
             if c in state.cells:
                 outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(state.cells[c])
         for tk in dirty_totals:
             outcome.writes[_key("t", p, *tk)] = _encode(state.totals[tk])
-        for sk in dirty_seen:
-            if sk in state.seen:
-                outcome.writes[_key("d", p, *sk)] = _encode(state.seen[sk])
+        for channel, segment, source, event_id in dirty_seen:
+            entry = state.seen[channel, segment].get((source, event_id))
+            if entry is not None:
+                outcome.writes[_key("d", p, channel, segment, source, event_id)] = _encode(entry)
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
 
@@ -240,10 +251,14 @@ class PaymentLedger:
         for c in [c for c in state.cells if c[3] < before]:
             del state.cells[c]
             out.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = None
-        horizon = before * MINUTE
-        for sk in [k for k, v in state.seen.items() if v[2] < horizon]:
-            del state.seen[sk]
-            out.writes[_key("d", p, *sk)] = None
+        for (channel, segment), seen in state.seen.items():
+            clock = state.meta.clocks.get(f"{channel}:{segment}")
+            if clock is None:
+                continue
+            horizon = window_end(clock) - HORIZON
+            for source, event_id in [k for k, v in seen.items() if v[2] < horizon]:
+                del seen[source, event_id]
+                out.writes[_key("d", p, channel, segment, source, event_id)] = None
         for cells in state.segments.values():
             cells.minutes.prune(before)
             for day in [d for d in cells.days if d < oldest_day]:
@@ -274,11 +289,12 @@ class PaymentLedger:
                 total = state.totals[channel, segment, method] = _decode(value)
                 self._segment(state, channel, segment).totals[method] = total
         elif kind == "d":
-            source, event_id = rest
+            channel, segment, source, event_id = rest
+            seen = state.seen.setdefault((channel, segment), {})
             if value is None:
-                state.seen.pop((source, event_id), None)
+                seen.pop((source, event_id), None)
             else:
-                state.seen[source, event_id] = _decode(value)
+                seen[source, event_id] = _decode(value)
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""

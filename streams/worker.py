@@ -14,6 +14,7 @@ changelog), made exact by the ledgers' idempotent counting; the kill -9 tests pr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -121,6 +122,7 @@ class Worker:
             stream_wait_empty=False,
             table_standby_replicas=0,
             producer_acks=-1,
+            producer_linger_ms=20,
             key_serializer="raw",
             value_serializer="raw",
         )
@@ -195,13 +197,24 @@ class Worker:
     async def _persist(
         self, table: Any, event: EventT[bytes], outcome: BatchOutcome, topic: str
     ) -> None:
-        """Write the batch's keys to the changelog of the records' partition, then the DLQ."""
+        """Store the batch's writes and wait until Kafka holds them, before the batch is acked.
+
+        The writes go to the changelog partition of the records they came from. They are sent
+        directly rather than through Faust's send buffer, whose flush before a commit can give
+        up after 0.1 s and let offsets be committed ahead of the state they produced.
+        """
+        partition = event.message.partition
+        changelog = table.changelog_topic
+        pending = []
         with _in_partition_of(event):
             for key, value in outcome.writes.items():
                 if value is None:
-                    table.pop(key, None)
+                    table.data.pop(key, None)
                 else:
-                    table[key] = value
+                    table.data[key] = value
+                pending.append(
+                    await changelog.send(key=key, value=value, partition=partition, force=True)
+                )
         for offset, rejection, raw in outcome.rejections:
             letter = dead_letter(
                 rejection,
@@ -209,9 +222,14 @@ class Worker:
                 raw=raw,
                 hash_key=self._hash_key,
                 scrubbed=self._scrubbed_item(raw, rejection.index),
-                location={"topic": topic, "partition": event.message.partition, "offset": offset},
+                location={"topic": topic, "partition": partition, "offset": offset},
             )
-            await self._dlq.send(key=rejection.reason.encode(), value=letter.encode())
+            pending.append(
+                await self._dlq.send(
+                    key=rejection.reason.encode(), value=letter.encode(), force=True
+                )
+            )
+        await asyncio.gather(*pending)
 
     def _scrubbed_item(self, raw: bytes, index: int | None) -> dict[str, Any] | None:
         try:
@@ -258,7 +276,9 @@ class Worker:
                 return
             summary = summarise_accounts(self.accounts, partition)
         self.view.update(summary)
-        await self._summaries.send(key=summary.key.encode(), value=msgspec.json.encode(summary))
+        await self._summaries.send(
+            key=summary.key.encode(), value=msgspec.json.encode(summary), force=True
+        )
 
     async def _follow_summaries(self) -> None:
         """Read every partition's summary, from every worker, for as long as the worker runs."""
