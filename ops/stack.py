@@ -388,6 +388,11 @@ def kafka_metadata_ready(bootstrap: str, timeout_seconds: float = 2.0) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_seconds).close()
+    except OSError:
+        return False  # not listening yet: skip the client, whose retries back off for seconds
     # Refused connections are the expected answer while the broker starts: not worth a log line.
     kafka_logger = logging.getLogger("kafka")
     level = kafka_logger.level
