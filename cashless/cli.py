@@ -198,6 +198,10 @@ from dashboards.command import dashboards_group  # noqa: E402
 
 cli.add_command(dashboards_group)
 
+from producers.gateway_command import gateway  # noqa: E402
+
+cli.add_command(gateway)
+
 
 def main() -> None:
     """Console-script entry point."""

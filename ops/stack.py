@@ -432,6 +432,8 @@ def _http_ready(port: int) -> bool:
 
 def _check_port_free(component: Component) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # A port left in TIME_WAIT by our own stopped server is free to listen on again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", component.port))
         except OSError:
