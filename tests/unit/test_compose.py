@@ -51,8 +51,11 @@ def compose_config_errors(path: Path, env: dict[str, str]) -> str:
     return result.stderr.strip() or ("" if result.returncode == 0 else f"exit {result.returncode}")
 
 
+SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-only", "CASHLESS_PSEUDONYM_KEY": "test-only-key-0123"}
+
+
 def test_real_docker_compose_accepts_the_file() -> None:
-    env = dict(os.environ, GRAFANA_ADMIN_PASSWORD="test-only")
+    env = dict(os.environ, **SECRETS)
     assert compose_config_errors(COMPOSE, env) == ""
 
 
@@ -62,9 +65,10 @@ def test_real_docker_compose_check_catches_a_broken_file(tmp_path: Path) -> None
     assert "must be a string" in compose_config_errors(broken, dict(os.environ))
 
 
-def test_grafana_refuses_to_start_without_an_admin_password() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
-    assert "GRAFANA_ADMIN_PASSWORD" in compose_config_errors(COMPOSE, env)
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_the_stack_refuses_to_start_without_its_secrets(secret: str) -> None:
+    env = {k: v for k, v in {**os.environ, **SECRETS}.items() if k != secret}
+    assert secret in compose_config_errors(COMPOSE, env)
 
 
 def test_compose_kafka_is_the_version_the_local_stack_runs() -> None:
@@ -76,10 +80,27 @@ def test_grafana_anonymous_access_is_off() -> None:
     assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
 
 
-@pytest.mark.parametrize("service", ["kafka", "prometheus", "alertmanager", "grafana"])
-def test_published_ports_bind_to_loopback_only(service: str) -> None:
-    for port in compose()["services"][service].get("ports", []):
-        assert str(port).startswith("127.0.0.1:"), port
+def test_published_ports_bind_to_loopback_only() -> None:
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_workers_can_be_scaled_and_are_scraped_by_name() -> None:
+    services = compose()["services"]
+    assert "ports" not in services["worker"], "a fixed host port would stop --scale worker=N"
+    prometheus = yaml.safe_load((ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert jobs["cashless-worker"]["dns_sd_configs"][0]["names"] == ["worker"]
+    assert jobs["cashless-gateway"]["dns_sd_configs"][0]["names"] == ["gateway"]
+    assert {"worker", "gateway", "simulator"} <= set(services)
+
+
+def test_project_services_run_the_project_image() -> None:
+    services = compose()["services"]
+    images = {services[name]["image"] for name in ("worker", "gateway", "simulator")}
+    assert len(images) == 1
+    assert services["worker"]["build"] == "."
 
 
 def test_every_service_has_a_healthcheck() -> None:
