@@ -1,7 +1,7 @@
 """Write N account-opening events (one per holder) as JSON Lines, for the coverage memory figure.
 
-    python bench/accounts_load.py 1000000 /tmp/accounts-1m.jsonl
-    cashless replay /tmp/accounts-1m.jsonl   # then run a worker and read its RSS
+python bench/accounts_load.py 1000000 /tmp/accounts-1m.jsonl
+cashless replay /tmp/accounts-1m.jsonl   # then run a worker and read its RSS
 """
 
 from __future__ import annotations
