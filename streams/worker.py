@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,25 +145,31 @@ class Worker:
             value_type=bytes,
         )
 
+        async def apply_payments(batch: Sequence[EventT[bytes]]) -> None:
+            for partition, group in _by_partition(batch):
+                records = [(e.message.offset, e.value) for e in group]
+                known = max(
+                    filter(None, (self.view.stream_time, self.payments.stream_time)),
+                    default=None,
+                )
+                outcome = self.payments.process(partition, records, known)
+                await self._persist(payments_table, group[-1], outcome, self.topics.events)
+                self._dirty.add(("payments", partition))
+
+        async def apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
+            for partition, group in _by_partition(batch):
+                records = [(e.message.offset, e.value) for e in group]
+                outcome = self.accounts.process(partition, records)
+                await self._persist(accounts_table, group[-1], outcome, self.topics.accounts)
+                self._dirty.add(("accounts", partition))
+
         async def payments_agent(stream: Any) -> None:
             async for batch in stream.take_events(s.batch_max, s.batch_within_seconds):
-                for partition, group in _by_partition(batch):
-                    records = [(e.message.offset, e.value) for e in group]
-                    known = max(
-                        filter(None, (self.view.stream_time, self.payments.stream_time)),
-                        default=None,
-                    )
-                    outcome = self.payments.process(partition, records, known)
-                    await self._persist(payments_table, group[-1], outcome, self.topics.events)
-                    self._dirty.add(("payments", partition))
+                await _whole_batch(apply_payments(batch))
 
         async def accounts_agent(stream: Any) -> None:
             async for batch in stream.take_events(s.batch_max, s.batch_within_seconds):
-                for partition, group in _by_partition(batch):
-                    records = [(e.message.offset, e.value) for e in group]
-                    outcome = self.accounts.process(partition, records)
-                    await self._persist(accounts_table, group[-1], outcome, self.topics.accounts)
-                    self._dirty.add(("accounts", partition))
+                await _whole_batch(apply_accounts(batch))
 
         app.agent(events, name="payments")(payments_agent)
         app.agent(accounts, name="accounts")(accounts_agent)
@@ -315,6 +322,34 @@ class Worker:
         Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
         worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
         worker.execute_from_commandline()
+
+
+async def _whole_batch(work: Coroutine[Any, Any, None]) -> None:
+    """Run one batch to its end, whatever happens to the agent meanwhile.
+
+    Faust's `take_events` acknowledges a batch's events when the agent leaves the loop body, even
+    when it leaves by cancellation (a worker stopping) or by an exception, and acknowledged
+    offsets get committed. So a batch is never abandoned half-way: on cancellation it is finished
+    first, and if it fails the process exits at once, before any commit, and a restarted worker
+    replays it (counting is idempotent).
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await _finished(task)
+        raise
+    except Exception:
+        logger.exception("a batch could not be applied; exiting without committing its offsets")
+        os._exit(70)
+
+
+async def _finished(task: asyncio.Future[None]) -> None:
+    try:
+        await task
+    except Exception:
+        logger.exception("a batch could not be applied; exiting without committing its offsets")
+        os._exit(70)
 
 
 def _by_partition(batch: Sequence[EventT[bytes]]) -> list[tuple[int, list[EventT[bytes]]]]:
