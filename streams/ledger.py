@@ -11,6 +11,21 @@ batch's writes reached the changelog and replays the batch counts each event exa
 Each `(source, event_id)` is remembered with the `(offset, index)` that applied it: meeting it
 again at the same place is a replay, elsewhere it is a duplicate.
 
+What a batch persists, in this order (a crash can keep any prefix of it; the meta comes last):
+
+- `c|P|channel|segment|district|hour` — rows `[minute, n, noncash, amount, noncash_amount,
+  position]` for the minutes of one event-time hour (the position stays per minute);
+- `t|P|channel|segment|method` — `[count, amount, position]`;
+- `d|P|offset|index` — the dedup entries the batch added, rows `[channel, segment, source,
+  event_id, offset, index, occurred_at]`, at most `SEEN_ROWS_PER_KEY` per key, keyed by the
+  position of the first; recovery keeps, per `(source, event_id)` of a segment, the entry with
+  the larger position. Only a newly applied event adds a row (a replayed one does not), so a
+  key is not rewritten with fewer rows; rows a crash lost are added again by the replay;
+- `p|P` — the partition's meta (counters, clocks, last offset).
+
+So a batch writes a few keys per segment, not a few per event: the changelog, and the time to
+replay it after a restart, grow with the cells touched rather than with the events.
+
 Lateness is judged per segment: an event is late when it is older than `e − 30d`, where `e` is
 the end of the minute of the latest applied event of its segment (its Kafka key). A segment's
 events all pass through one partition in order, so the decision is the same however partitions
@@ -19,6 +34,7 @@ interleave, and the same again when a partition is replayed after a crash.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,13 +45,21 @@ from cashless.taxonomy import NONCASH_METHODS
 from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from streams.windows import MinuteSeries
 
-__all__ = ["BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
+__all__ = ["SEEN_ROWS_PER_KEY", "BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
 
+# Dedup rows per changelog record: a row is at most ~260 bytes (64-character ids), so a record
+# stays well under Kafka's default 1 MB message limit.
+SEEN_ROWS_PER_KEY = 2000
 _HORIZON_MINUTES = HORIZON // MINUTE
+_HOUR_MINUTES = 60
 # A counter remembers the position (offset, index in the record) of the last event applied to it.
 _INDEX_BITS = 20
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+# A dedup row: channel, segment, source, event_id, offset, index, occurred_at
+_SeenRow = tuple[str, str, str, str, int, int, float]
+_decode_seen = msgspec.json.Decoder(list[_SeenRow]).decode
+_decode_hour = msgspec.json.Decoder(list[list[int]]).decode
 
 
 class PartitionMeta(msgspec.Struct):
@@ -71,12 +95,14 @@ class BatchOutcome:
 @dataclass
 class _Partition:
     meta: PartitionMeta = field(default_factory=PartitionMeta)
-    # (channel, segment, district, minute) -> [n, noncash, amount, noncash_amount, position]
-    cells: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
+    # (channel, segment, district, hour) -> minute -> [n, noncash, amount, noncash_amount, position]
+    cells: dict[tuple[str, str, str, int], dict[int, list[int]]] = field(default_factory=dict)
     # (channel, segment, method) -> [count, amount, position]
     totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     # (channel, segment) -> (source, event_id) -> [offset, index, occurred_at]
     seen: dict[tuple[str, str], dict[tuple[str, str], list[float]]] = field(default_factory=dict)
+    # persisted dedup key -> `channel:segment` -> newest occurred_at of its rows, for pruning
+    seen_keys: dict[bytes, dict[str, float]] = field(default_factory=dict)
     segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
     districts: dict[str, MinuteSeries] = field(default_factory=dict)
     swept_before: int = 0
@@ -126,9 +152,15 @@ class PaymentLedger:
         state = self._partition(partition)
         meta = state.meta
         outcome = BatchOutcome()
+        p = str(partition)
+        # Sweep before the batch, on the clocks the previous batch persisted: a deletion that
+        # reaches the changelog without the rest of this batch then agrees with the meta that
+        # recovery finds, and replaying the batch takes the same decisions as the first time.
+        known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        self._sweep(p, state, known, outcome)
         dirty_cells: set[tuple[str, str, str, int]] = set()
         dirty_totals: set[tuple[str, str, str]] = set()
-        dirty_seen: set[tuple[str, str, str, str]] = set()
+        new_seen: list[_SeenRow] = []
         for offset, value in records:
             fresh = offset > meta.last_offset
             result = self._decoder.decode_payments(value)
@@ -154,7 +186,8 @@ class PaymentLedger:
                         meta.duplicates += fresh
                         continue
                     seen_here[event.source, event.event_id] = [offset, index, t]
-                    dirty_seen.add((event.channel, event.segment, event.source, event.event_id))
+                    row = (event.channel, event.segment, event.source, event.event_id)
+                    new_seen.append((*row, offset, index, t))
                 position = (offset << _INDEX_BITS) | index
                 self._apply(state, position, event, t, dirty_cells, dirty_totals)
                 if clock is None or t > clock:
@@ -163,18 +196,16 @@ class PaymentLedger:
                     meta.stream_time = t
             if fresh:
                 meta.last_offset = offset
-        known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
-        self._sweep(partition, state, known, outcome)
-        p = str(partition)
         for c in dirty_cells:
-            if c in state.cells:
-                outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(state.cells[c])
+            rows = [[minute, *cell] for minute, cell in sorted(state.cells[c].items())]
+            outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(rows)
         for tk in dirty_totals:
             outcome.writes[_key("t", p, *tk)] = _encode(state.totals[tk])
-        for channel, segment, source, event_id in dirty_seen:
-            entry = state.seen[channel, segment].get((source, event_id))
-            if entry is not None:
-                outcome.writes[_key("d", p, channel, segment, source, event_id)] = _encode(entry)
+        for start in range(0, len(new_seen), SEEN_ROWS_PER_KEY):
+            chunk = new_seen[start : start + SEEN_ROWS_PER_KEY]
+            key = _key("d", p, str(chunk[0][4]), str(chunk[0][5]))
+            outcome.writes[key] = _encode(chunk)
+            state.seen_keys[key] = _newest(chunk)
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
 
@@ -190,17 +221,20 @@ class PaymentLedger:
         minute = int(t // MINUTE)
         noncash = event.method in NONCASH_METHODS
         amount = event.amount_vnd
-        cell_key = (event.channel, event.segment, event.district, minute)
-        cell = state.cells.get(cell_key)
+        hour_key = (event.channel, event.segment, event.district, minute // _HOUR_MINUTES)
+        hour = state.cells.get(hour_key)
+        if hour is None:
+            hour = state.cells[hour_key] = {}
+        cell = hour.get(minute)
         if cell is None:
-            cell = state.cells[cell_key] = [0, 0, 0, 0, -1]
+            cell = hour[minute] = [0, 0, 0, 0, -1]
         if position > cell[4]:
             values = (1, int(noncash), amount, amount if noncash else 0)
             for i, v in enumerate(values):
                 cell[i] += v
             cell[4] = position
-            dirty_cells.add(cell_key)
-            self._aggregate(state, cell_key, values)
+            dirty_cells.add(hour_key)
+            self._aggregate(state, event.channel, event.segment, event.district, minute, values)
         total_key = (event.channel, event.segment, event.method)
         total = state.totals.get(total_key)
         if total is None:
@@ -220,9 +254,14 @@ class PaymentLedger:
         return cells
 
     def _aggregate(
-        self, state: _Partition, cell_key: tuple[str, str, str, int], values: Sequence[int]
+        self,
+        state: _Partition,
+        channel: str,
+        segment: str,
+        district: str,
+        minute: int,
+        values: Sequence[int],
     ) -> None:
-        channel, segment, district, minute = cell_key
         cells = self._segment(state, channel, segment)
         cells.minutes.add(minute, values)
         day = cells.days.get(local_day(minute * MINUTE))
@@ -235,30 +274,31 @@ class PaymentLedger:
             series = state.districts[district] = MinuteSeries(2)
         series.add(minute, values[:2])
 
-    def _sweep(
-        self, partition: int, state: _Partition, clock: float | None, out: BatchOutcome
-    ) -> None:
+    def _sweep(self, p: str, state: _Partition, clock: float | None, out: BatchOutcome) -> None:
         """Forget what can no longer matter: once per event-time day, not per batch."""
         if clock is None:
             return
         end = window_end(clock) // MINUTE
         oldest_day = local_day(clock) - TREND_DAYS
         before = min(end - _HORIZON_MINUTES, (oldest_day * DAY - 7 * 3600) // MINUTE)
+        before -= before % _HOUR_MINUTES  # whole hours, as cells are persisted
         if before - state.swept_before < DAY // MINUTE:
             return
         state.swept_before = before
-        p = str(partition)
-        for c in [c for c in state.cells if c[3] < before]:
+        for c in [c for c in state.cells if c[3] < before // _HOUR_MINUTES]:
             del state.cells[c]
             out.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = None
+        # An entry older than its segment's horizon can no longer make an event a duplicate.
+        horizons = {s: window_end(c) - HORIZON for s, c in state.meta.clocks.items()}
         for (channel, segment), seen in state.seen.items():
-            clock = state.meta.clocks.get(f"{channel}:{segment}")
-            if clock is None:
-                continue
-            horizon = window_end(clock) - HORIZON
-            for source, event_id in [k for k, v in seen.items() if v[2] < horizon]:
-                del seen[source, event_id]
-                out.writes[_key("d", p, channel, segment, source, event_id)] = None
+            horizon = horizons.get(f"{channel}:{segment}")
+            if horizon is not None:
+                for k in [k for k, v in seen.items() if v[2] < horizon]:
+                    del seen[k]
+        for key, newest in list(state.seen_keys.items()):
+            if all(t < horizons.get(s, -math.inf) for s, t in newest.items()):
+                del state.seen_keys[key]
+                out.writes[key] = None
         for cells in state.segments.values():
             cells.minutes.prune(before)
             for day in [d for d in cells.days if d < oldest_day]:
@@ -275,26 +315,34 @@ class PaymentLedger:
         if kind == "p" and value is not None:
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "c":
-            channel, segment, district, minute = rest
-            cell_key = (channel, segment, district, int(minute))
-            old = state.cells.pop(cell_key, None)
-            if old is not None:
-                self._aggregate(state, cell_key, [-v for v in old[:4]])
+            channel, segment, district, hour_text = rest
+            hour_key = (channel, segment, district, int(hour_text))
+            old = state.cells.pop(hour_key, None)
+            for minute, cell in (old or {}).items():
+                self._aggregate(state, channel, segment, district, minute, [-v for v in cell[:4]])
             if value is not None:
-                cell = state.cells[cell_key] = _decode(value)
-                self._aggregate(state, cell_key, cell[:4])
+                hour = state.cells[hour_key] = {}
+                for minute, *cell in _decode_hour(value):
+                    hour[minute] = cell
+                    self._aggregate(state, channel, segment, district, minute, cell[:4])
         elif kind == "t":
             channel, segment, method = rest
             if value is not None:
                 total = state.totals[channel, segment, method] = _decode(value)
                 self._segment(state, channel, segment).totals[method] = total
         elif kind == "d":
-            channel, segment, source, event_id = rest
-            seen = state.seen.setdefault((channel, segment), {})
             if value is None:
-                seen.pop((source, event_id), None)
-            else:
-                seen[source, event_id] = _decode(value)
+                # Pruned: every entry in it had expired, and the next sweep forgets them.
+                state.seen_keys.pop(key, None)
+                return
+            rows = _decode_seen(value)
+            for channel, segment, source, event_id, offset, index, t in rows:
+                seen = state.seen.setdefault((channel, segment), {})
+                entry = seen.get((source, event_id))
+                # The same (source, event_id) applied again once its first entry had expired.
+                if entry is None or (entry[0], entry[1]) < (offset, index):
+                    seen[source, event_id] = [offset, index, t]
+            state.seen_keys[key] = _newest(rows)
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""
@@ -309,3 +357,13 @@ class PaymentLedger:
 
 def _key(*parts: str) -> bytes:
     return "|".join(parts).encode()
+
+
+def _newest(rows: Iterable[_SeenRow]) -> dict[str, float]:
+    """The newest occurred_at per segment (`channel:segment`) among dedup rows."""
+    newest: dict[str, float] = {}
+    for channel, segment, *_, t in rows:
+        key = f"{channel}:{segment}"
+        if t > newest.get(key, -math.inf):
+            newest[key] = t
+    return newest
