@@ -234,8 +234,8 @@ class Stack:
             "format",
             "--standalone",
             "--ignore-formatted",
-            "-t",
-            cluster_id_file.read_text("utf-8").strip(),
+            # `=` form: a cluster id may start with "-", which the parser would take for a flag
+            f"--cluster-id={cluster_id_file.read_text('utf-8').strip()}",
             "-c",
             str(kafka_dir / "server.properties"),
         ]

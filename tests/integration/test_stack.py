@@ -127,3 +127,18 @@ def test_bad_port_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_free_port_helper_gives_distinct_ports() -> None:
     assert len({free_port() for _ in range(5)}) == 5
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(tmp_path: Path) -> None:
+    """Kafka's storage tool read "-t -x…" as two flags; one id in 64 starts with "-"."""
+    from ops.stack import Stack
+
+    stack = Stack(stack_settings(tmp_path))
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "cluster.id").write_text("-x2s9AAAAAAAAAAAAAAAAA")
+    stack.fetch_kafka()
+    stack._prepare_kafka()
+    assert (
+        "cluster.id=-x2s9AAAAAAAAAAAAAAAAA"
+        in (tmp_path / "kafka" / "data" / "meta.properties").read_text()
+    )
