@@ -45,6 +45,19 @@ unit: $(VENV)/.installed
 integration: install
 	$(BIN)/pytest -q tests/integration
 
+# Benchmarks, not part of `make test`: `make bench` (about 8 minutes), `make bench BENCH_QUICK=1`.
+# The peer (Quix Streams) caps pydantic below the project's version, so it gets its own venv.
+BENCH_VENV := $(VENV)/bench-peer
+
+$(BENCH_VENV)/.installed: pyproject.toml $(VENV)/.installed
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q -e '.[bench]'
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed
+	$(BIN)/python bench/pipeline.py --peer-python $(BENCH_VENV)/bin/python $(if $(BENCH_QUICK),--quick)
+
 clean:
 	-$(BIN)/cashless stack down --purge
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -54,7 +54,6 @@ class WorkerSettings(_Settings):
     app_id: str = Field(default="cashless", pattern=r"^[A-Za-z0-9._-]+$")
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
-    store: str = Field(default="memory", pattern=r"^(memory|rocksdb)$")
     state_dir: Path = Path(".cashless/worker")
     min_cell: int = Field(default=10, ge=1)
     max_sources: int = Field(default=200, ge=1)

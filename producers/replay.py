@@ -238,6 +238,8 @@ def read_jsonl(
                 yield consumed, SourceLine(number, raw, record=msgspec.json.decode(raw))
             except msgspec.DecodeError as exc:
                 yield consumed, SourceLine(number, raw, rejection=_unparsed(raw, exc))
+            except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 in a string
+                yield consumed, SourceLine(number, raw, rejection=_rejection("bad_utf8", str(exc)))
 
 
 def read_csv(

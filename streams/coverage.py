@@ -5,19 +5,27 @@ with the latest `occurred_at` (ties: `closed` wins, then the larger `event_id`),
 event twice or in any order gives the same state: recovery needs no offset bookkeeping for it.
 A person is covered while any of their accounts is open, and counts in the district of their
 latest account event. All accounts of a person share the partition of their `holder` key.
+
+Memory stays bounded by the batch, not by the number of holders: a person's accounts live in the
+table's store on disk (key `a|P|holder`, value `{source: state}`) and are read through `load`
+when an event of theirs arrives; only the covered count per district is kept in memory, rebuilt
+on recovery by one pass over the partition's keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
-from cashless.schema import AccountEvent, EventDecoder
+from cashless.schema import EventDecoder
 from streams.ledger import BatchOutcome, PartitionMeta
 
-__all__ = ["AccountLedger", "AccountState"]
+__all__ = ["AccountLedger", "AccountState", "Load"]
+
+# Reads one persisted value of a partition's store: (partition, key) -> value or None.
+Load = Callable[[int, bytes], bytes | None]
 
 
 class AccountState(msgspec.Struct, array_like=True, frozen=True):
@@ -33,18 +41,21 @@ class AccountState(msgspec.Struct, array_like=True, frozen=True):
         return self.occurred_at, self.closed, self.event_id
 
 
+_decode_accounts = msgspec.json.Decoder(dict[str, AccountState]).decode
+
+
 @dataclass
 class _Partition:
     meta: PartitionMeta = field(default_factory=PartitionMeta)
-    accounts: dict[str, dict[str, AccountState]] = field(default_factory=dict)
     holders: dict[str, int] = field(default_factory=dict)
 
 
 class AccountLedger:
-    """Keeps each account's latest state and the covered persons per district, per partition."""
+    """Keeps the covered persons per district, per partition; each person's accounts via `load`."""
 
-    def __init__(self, decoder: EventDecoder) -> None:
+    def __init__(self, decoder: EventDecoder, load: Load) -> None:
         self._decoder = decoder
+        self._load = load
         self._partitions: dict[int, _Partition] = {}
 
     @property
@@ -65,7 +76,10 @@ class AccountLedger:
         state = self._partition(partition)
         meta = state.meta
         outcome = BatchOutcome()
-        dirty: set[tuple[str, str]] = set()
+        p = str(partition)
+        # The accounts of the persons this batch touched, read once and written once.
+        touched: dict[str, dict[str, AccountState]] = {}
+        dirty: set[str] = set()
         for offset, value in records:
             fresh = offset > meta.last_offset
             result = self._decoder.decode_accounts(value)
@@ -77,50 +91,37 @@ class AccountLedger:
                 t = event.occurred_at.timestamp()
                 if fresh:
                     meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
-                if self._apply(state, event, t):
-                    dirty.add((event.holder, event.source))
+                accounts = touched.get(event.holder)
+                if accounts is None:
+                    stored = self._load(partition, f"a|{p}|{event.holder}".encode())
+                    accounts = touched[event.holder] = (
+                        {} if stored is None else _decode_accounts(stored)
+                    )
+                new = AccountState(t, event.type == "closed", event.event_id, event.district)
+                old = accounts.get(event.source)
+                if old is not None and old.rank() >= new.rank():
+                    continue
+                before = _person(accounts)
+                accounts[event.source] = new
+                _move(state.holders, before, _person(accounts))
+                dirty.add(event.holder)
             if fresh:
                 meta.last_offset = offset
-        p = str(partition)
-        for holder, source in dirty:
-            key = f"a|{p}|{holder}|{source}".encode()
-            outcome.writes[key] = msgspec.json.encode(state.accounts[holder][source])
+        for holder in sorted(dirty):
+            outcome.writes[f"a|{p}|{holder}".encode()] = msgspec.json.encode(touched[holder])
         outcome.writes[f"p|{p}".encode()] = msgspec.json.encode(meta)
         return outcome
 
-    def _apply(self, state: _Partition, event: AccountEvent, t: float) -> bool:
-        new = AccountState(t, event.type == "closed", event.event_id, event.district)
-        accounts = state.accounts.get(event.holder)
-        old = None if accounts is None else accounts.get(event.source)
-        if old is not None and old.rank() >= new.rank():
-            return False
-        self._set(state, event.holder, event.source, new)
-        return True
-
-    def _set(self, state: _Partition, holder: str, source: str, account: AccountState) -> None:
-        accounts = state.accounts.setdefault(holder, {})
-        before = _person(accounts)
-        accounts[source] = account
-        after = _person(accounts)
-        if before != after:
-            if before is not None:
-                state.holders[before] -= 1
-                if not state.holders[before]:
-                    del state.holders[before]
-            if after is not None:
-                state.holders[after] = state.holders.get(after, 0) + 1
-
     def restore(self, key: bytes, value: bytes | None) -> None:
-        """Rebuild from one persisted (key, value)."""
-        kind, partition, *rest = key.decode().split("|")
+        """Rebuild from one persisted (key, value); each key is restored once."""
+        kind, partition, *_ = key.decode().split("|")
         state = self._partition(int(partition))
         if value is None:
             return
         if kind == "p":
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "a":
-            holder, source = rest
-            self._set(state, holder, source, msgspec.json.decode(value, type=AccountState))
+            _move(state.holders, None, _person(_decode_accounts(value)))
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""
@@ -138,3 +139,15 @@ def _person(accounts: Mapping[str, AccountState]) -> str | None:
     if not any(not a.closed for a in accounts.values()):
         return None
     return max(accounts.values(), key=AccountState.rank).district
+
+
+def _move(holders: dict[str, int], before: str | None, after: str | None) -> None:
+    """Move one person's count from district `before` to `after` (None: not covered)."""
+    if before == after:
+        return
+    if before is not None:
+        holders[before] -= 1
+        if not holders[before]:
+            del holders[before]
+    if after is not None:
+        holders[after] = holders.get(after, 0) + 1

@@ -8,27 +8,29 @@ table keys the ledger returns, each once per batch. Writes go to the changelog p
 records they came from (Faust would otherwise take the partition of whichever event is
 "current"), so a partition's state always moves with the partition.
 
-Processing guarantee: at-least-once delivery (Faust commits offsets after flushing the
-changelog), made exact by the ledgers' idempotent counting; the kill -9 tests prove it.
+State is on disk: each table uses Faust's RocksDB store (`streams/local_store.py`), written
+only after Kafka holds the changelog records; the account ledger reads persons' accounts from it,
+so memory does not grow with the number of account holders.
+
+Processing guarantee: at-least-once delivery (offsets are committed after the batch's changelog
+records are acknowledged), made exact by the ledgers' idempotent counting; the kill -9 tests
+prove it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
-import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.streams import _current_event
 from faust.types import EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -41,6 +43,7 @@ from cashless.topics import Topics, ensure_topics
 from cashless.truth import Truth, window_end
 from streams.coverage import AccountLedger
 from streams.ledger import BatchOutcome, PaymentLedger
+from streams.local_store import STORE_OPTIONS, LocalStore
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, PartitionSummary, summarise_accounts, summarise_payments
 
@@ -64,7 +67,6 @@ class Worker:
         self.topics = Topics(kafka.topic_prefix)
         decoder = EventDecoder(taxonomy, clock_skew_seconds=settings.clock_skew_seconds)
         self.payments = PaymentLedger(decoder)
-        self.accounts = AccountLedger(decoder)
         self.view = GlobalView()
         self.registry = CollectorRegistry()
         self._export = ExportSettings(
@@ -80,7 +82,12 @@ class Worker:
         self._scrubber = Scrubber(Pseudonymiser(key))
         self._dirty: set[tuple[str, int]] = set()
         self._published_end: int | None = None
+        # A ledger is rebuilt from the local store only between batches: a batch's state reaches
+        # the store after Kafka acknowledged it, and Faust recovers while an agent may be
+        # waiting for that (it does not wait for streams to drain: stream_wait_empty=False).
+        self._batch_locks = {"payments": asyncio.Lock(), "accounts": asyncio.Lock()}
         self.app = self._build_app()
+        self.accounts = AccountLedger(decoder, self._stores[self.topics.accounts].get)
 
     # -- the numbers ----------------------------------------------------------------------------
 
@@ -103,12 +110,11 @@ class Worker:
 
     def _build_app(self) -> faust.App:
         s = self.settings
-        store = "memory://" if s.store == "memory" else "rocksdb://"
         app = faust.App(
             s.app_id,
             broker=[f"kafka://{server}" for server in self.kafka.bootstrap_servers.split(",")],
-            store=store,
-            datadir=str(Path(s.state_dir) / s.app_id),
+            store="rocksdb://",
+            datadir=str(self.datadir),
             web_host=s.web_host,
             web_bind=s.web_host,
             web_port=s.web_port,
@@ -137,15 +143,25 @@ class Worker:
             partitions=partitions[self.topics.events],
             key_type=bytes,  # bytes keys and values: Faust's "raw" codec, here and in recovery
             value_type=bytes,
+            options=dict(STORE_OPTIONS),  # Faust's store pops keys from it
         )
         accounts_table = app.Table(
             "accounts-state",
             partitions=partitions[self.topics.accounts],
             key_type=bytes,  # bytes keys and values: Faust's "raw" codec, here and in recovery
             value_type=bytes,
+            options=dict(STORE_OPTIONS),
         )
+        self._stores = {
+            self.topics.events: LocalStore(payments_table),
+            self.topics.accounts: LocalStore(accounts_table),
+        }
 
         async def apply_payments(batch: Sequence[EventT[bytes]]) -> None:
+            async with self._batch_locks["payments"]:
+                await _apply_payments(batch)
+
+        async def _apply_payments(batch: Sequence[EventT[bytes]]) -> None:
             for partition, group in _by_partition(batch):
                 records = [(e.message.offset, e.value) for e in group]
                 known = max(
@@ -153,14 +169,18 @@ class Worker:
                     default=None,
                 )
                 outcome = self.payments.process(partition, records, known)
-                await self._persist(payments_table, group[-1], outcome, self.topics.events)
+                await self._persist(payments_table, partition, outcome, self.topics.events)
                 self._dirty.add(("payments", partition))
 
         async def apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
+            async with self._batch_locks["accounts"]:
+                await _apply_accounts(batch)
+
+        async def _apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
             for partition, group in _by_partition(batch):
                 records = [(e.message.offset, e.value) for e in group]
                 outcome = self.accounts.process(partition, records)
-                await self._persist(accounts_table, group[-1], outcome, self.topics.accounts)
+                await self._persist(accounts_table, partition, outcome, self.topics.accounts)
                 self._dirty.add(("accounts", partition))
 
         async def payments_agent(stream: Any) -> None:
@@ -176,11 +196,17 @@ class Worker:
 
         @payments_table.on_recover
         async def _payments_recovered() -> None:
-            self._reload(payments_table, self.payments, self.topics.events, "payments")
+            async with self._batch_locks["payments"]:
+                self._reload(self.payments, self.topics.events, "payments")
 
         @accounts_table.on_recover
         async def _accounts_recovered() -> None:
-            self._reload(accounts_table, self.accounts, self.topics.accounts, "accounts")
+            async with self._batch_locks["accounts"]:
+                self._reload(self.accounts, self.topics.accounts, "accounts")
+
+        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+        async def _seek_unstarted(sender: Any, *args: Any, **kwargs: Any) -> None:
+            await self._seek_unstarted_partitions()
 
         @app.timer(interval=s.summary_interval_seconds)  # type: ignore[untyped-decorator]
         async def _publish() -> None:
@@ -201,28 +227,21 @@ class Worker:
 
         return app
 
-    async def _persist(
-        self, table: Any, event: EventT[bytes], outcome: BatchOutcome, topic: str
-    ) -> None:
-        """Store the batch's writes and wait until Kafka holds them, before the batch is acked.
+    async def _persist(self, table: Any, partition: int, outcome: BatchOutcome, topic: str) -> None:
+        """Send the batch's writes to the changelog, then store them locally, before the ack.
 
         The writes go, in the ledger's order, to the changelog partition of the records they
-        came from. They go straight to the producer: Faust's send buffer can give up flushing
-        after 0.1 s before a commit and let offsets be committed ahead of the state they
-        produced, and `Topic.send` costs ~100 µs a record in futures and callbacks.
+        came from, straight to the producer: Faust's send buffer can give up flushing after
+        0.1 s before a commit and let offsets be committed ahead of the state they produced,
+        and `Topic.send` costs ~100 µs a record in futures and callbacks. Only once Kafka
+        acknowledged them do they reach the local store, with the changelog offset.
         """
-        partition = event.message.partition
         changelog = table.changelog_topic.get_topic_name()
         producer = await self.app.maybe_start_producer()
-        pending: list[Awaitable[Any]] = []
-        with _in_partition_of(event):  # the partition a RocksDB store files the keys under
-            for key, value in outcome.writes.items():
-                if value is None:
-                    table.data.pop(key, None)
-                else:
-                    table.data[key] = value
+        sends: list[Awaitable[Any]] = []
+        letters: list[Awaitable[Any]] = []
         for key, value in outcome.writes.items():
-            pending.append(
+            sends.append(
                 await producer.send(
                     topic=changelog,
                     key=key,
@@ -241,12 +260,16 @@ class Worker:
                 scrubbed=self._scrubbed_item(raw, rejection.index),
                 location={"topic": topic, "partition": partition, "offset": offset},
             )
-            pending.append(
+            letters.append(
                 await self._dlq.send(
                     key=rejection.reason.encode(), value=letter.encode(), force=True
                 )
             )
-        await asyncio.gather(*pending)
+        delivered = await asyncio.gather(*sends)
+        await asyncio.gather(*letters)
+        if delivered:
+            last = max(metadata.offset for metadata in delivered)
+            self._stores[topic].write(partition, outcome.writes, last)
 
     def _scrubbed_item(self, raw: bytes, index: int | None) -> dict[str, Any] | None:
         try:
@@ -256,21 +279,34 @@ class Worker:
         item = parsed[index] if isinstance(parsed, list) and index is not None else parsed
         return self._scrubber.scrub(item) if isinstance(item, dict) else None
 
-    def _reload(self, table: Any, ledger: Any, topic: str, kind: str) -> None:
-        """Rebuild a ledger from the recovered table, for the partitions owned now."""
+    def _reload(self, ledger: Any, topic: str, kind: str) -> None:
+        """Rebuild a ledger from the recovered local store, for the partitions owned now."""
         owned = self.owned(topic)
         for partition in list(ledger.partitions):
             ledger.drop(partition)
-        wanted = {str(p).encode() for p in owned}
         restored = 0
-        for key, value in table.data.items():
-            # Every key is `kind|partition|...`.
-            if key.split(b"|", 2)[1] in wanted:
+        for partition in sorted(owned):
+            for key, value in self._stores[topic].items(partition):
                 ledger.restore(key, value)
                 restored += 1
         for partition in owned:
             self._dirty.add((kind, partition))
         logger.info("recovered %d %s keys for partitions %s", restored, kind, sorted(owned))
+
+    async def _seek_unstarted_partitions(self) -> None:
+        """Seek input partitions with no committed position to their start, explicitly.
+
+        After a restart, Faust sometimes never fetches a partition whose committed offset is
+        none or 0 (aiokafka's seek to committed leaves it to `auto_offset_reset`): seen after
+        `kill -9` of a worker that had not yet committed every partition, the restarted worker
+        owning all partitions and idle on some, for good.
+        """
+        consumer: Any = self.app.consumer  # the aiokafka driver's Consumer
+        inputs = {self.topics.events, self.topics.accounts}
+        committed = await consumer.seek_to_committed()
+        for tp, offset in committed.items():
+            if tp.topic in inputs and not offset:
+                await consumer.seek(tp, 0)
 
     async def _publish_summaries(self) -> None:
         """Publish the summaries that changed, and all payments summaries when `e` moved."""
@@ -320,6 +356,12 @@ class Worker:
 
     # -- running --------------------------------------------------------------------------------
 
+    @property
+    def datadir(self) -> Path:
+        """This worker's local state: one directory per app and web port, so that workers started
+        side by side on one machine never share a RocksDB database."""
+        return Path(self.settings.state_dir) / f"{self.settings.app_id}-{self.settings.web_port}"
+
     def run(self) -> None:
         """Create the topics, then run until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
         # Faust's changelogs must have the partition counts of their source topics; creating
@@ -330,7 +372,7 @@ class Worker:
             f"{self.settings.app_id}-accounts-state-changelog": partitions[self.topics.accounts],
         }
         ensure_topics(self.kafka.bootstrap_servers, self.topics, compacted=changelogs)
-        Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
+        self.datadir.mkdir(parents=True, exist_ok=True)
         worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
         worker.execute_from_commandline()
 
@@ -368,13 +410,3 @@ def _by_partition(batch: Sequence[EventT[bytes]]) -> list[tuple[int, list[EventT
     for event in batch:
         groups[event.message.partition].append(event)
     return sorted(groups.items())
-
-
-@contextlib.contextmanager
-def _in_partition_of(event: EventT[bytes]) -> Iterator[None]:
-    """Make `event` Faust's current event, whose partition table writes go to."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)

@@ -24,14 +24,10 @@ logger = logging.getLogger(__name__)
 @click.option("--web-port", type=int, help="Port of /metrics [CASHLESS_WEB_PORT; 6066].")
 @click.option("--web-host", help="Address of /metrics [CASHLESS_WEB_HOST; 127.0.0.1].")
 @click.option(
-    "--store",
-    type=click.Choice(["memory", "rocksdb"]),
-    help="Local table store [CASHLESS_STORE; memory]; state is in Kafka changelogs either way.",
-)
-@click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Local state directory [CASHLESS_STATE_DIR; .cashless/worker].",
+    help="Local state (RocksDB, one directory per --app-id and --web-port); a cache of the Kafka "
+    "changelogs, safe to delete [CASHLESS_STATE_DIR; .cashless/worker].",
 )
 @click.option("--min-cell", type=int, help="Smallest cell exported [CASHLESS_MIN_CELL; 10].")
 def worker_command(**flags: Any) -> None:

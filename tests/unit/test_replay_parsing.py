@@ -97,6 +97,13 @@ def test_jsonl_lines_are_numbered_and_parsed() -> None:
     assert array.record == [PAYMENT]
 
 
+def test_invalid_utf8_inside_a_json_string_is_a_rejection_not_a_crash() -> None:
+    # msgspec raises UnicodeDecodeError (not DecodeError) for these.
+    lines = parsed(read_jsonl(jsonl(b'{"source":"\xff"}', b'{"\xfe":1}', PAYMENT)))
+    reasons = [line.rejection.reason if line and line.rejection else None for line in lines]
+    assert reasons == ["bad_utf8", "bad_utf8", None]
+
+
 def test_windows_line_endings_and_a_missing_final_newline() -> None:
     stream = io.BytesIO(json.dumps(PAYMENT).encode() + b"\r\n" + json.dumps(PAYMENT).encode())
     lines = parsed(read_jsonl(stream))

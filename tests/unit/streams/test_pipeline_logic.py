@@ -43,15 +43,24 @@ class Worker:
     """The ledgers and the global view of one simulated worker, with its changelog."""
 
     payments: PaymentLedger = field(default_factory=lambda: PaymentLedger(DECODER))
-    accounts: AccountLedger = field(default_factory=lambda: AccountLedger(DECODER))
     view: GlobalView = field(default_factory=GlobalView)
     changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
+    # The accounts table's local store, which the account ledger reads through.
+    store: dict[bytes, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.accounts = AccountLedger(DECODER, lambda _partition, key: self.store.get(key))
 
     def feed(self, topic: str, partition: int, records: list[tuple[int, bytes]]) -> BatchOutcome:
         if topic == "payments":
             outcome = self.payments.process(partition, records, self.view.stream_time)
         else:
             outcome = self.accounts.process(partition, records)
+            for key, value in outcome.writes.items():
+                if value is None:
+                    self.store.pop(key, None)
+                else:
+                    self.store[key] = value
         self.changelog.append((topic, list(outcome.writes.items())))
         self.publish()
         return outcome
@@ -233,8 +242,12 @@ def restore(changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]]) -> Wo
             compacted[topic, key] = value
     worker = Worker()
     for (topic, key), value in compacted.items():
-        ledger = worker.payments if topic == "payments" else worker.accounts
-        ledger.restore(key, value)
+        if topic == "payments":
+            worker.payments.restore(key, value)
+        else:
+            worker.accounts.restore(key, value)
+            if value is not None:
+                worker.store[key] = value
     worker.publish()
     return worker
 

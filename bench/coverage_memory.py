@@ -1,0 +1,123 @@
+"""Memory of one worker holding N account holders, and its restart time.
+
+    .venv/bin/python -m bench.coverage_memory 1000000
+
+Starts the stack on free ports in a temporary directory, writes N account openings (one per
+holder, `bench/accounts_load.py`), sends them with `cashless replay`, then runs `cashless worker`
+until its /metrics counts N holders, and prints its RSS, its peak RSS, the size of its local
+state, and the time to catch up; then restarts the worker with the same local state and times
+it again. Everything is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.accounts_load import main as write_accounts
+from bench.pipeline import ROOT, free_port
+from cashless.settings import StackSettings
+from ops.stack import Stack
+
+KEY = "bench-pseudonym-key-0123456789abcdef"
+
+
+def holders(port: int) -> float | None:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "cashless_epayment_account_holders"
+    )
+
+
+def status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of `pid`, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) // 1024
+    return fields
+
+
+def disk_mb(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) // 1024**2
+
+
+def run_worker(env: dict[str, str], state: Path, count: int, log: Path) -> dict[str, object]:
+    port = free_port()
+    command = [sys.executable, "-m", "cashless.cli", "worker", "--web-port", str(port)]
+    command += ["--state-dir", str(state), "--app-id", "coverage-bench"]
+    started = time.monotonic()
+    with log.open("ab") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        while (holders(port) or 0) < count:
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker exited with {worker.returncode}; see {log}")
+            time.sleep(1)
+        seconds = time.monotonic() - started
+        return {"seconds_to_all_holders": round(seconds, 1), **status(worker.pid)}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("holders", type=int, help="number of account holders")
+    count = parser.parse_args().holders
+    work = Path(tempfile.mkdtemp(prefix="cashless-coverage-"))
+    settings = StackSettings(
+        data_dir=work / "stack",
+        cache_dir=ROOT / ".cashless" / "cache",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+    )
+    stack = Stack(settings)
+    env = dict(os.environ)
+    env.update(
+        CASHLESS_BOOTSTRAP_SERVERS=f"127.0.0.1:{settings.kafka_port}",
+        CASHLESS_PSEUDONYM_KEY=KEY,
+        CASHLESS_TOPIC_PREFIX="coverage.",
+    )
+    try:
+        print(f"starting the stack in {work}", flush=True)
+        stack.up()
+        data = work / "accounts.jsonl"
+        write_accounts(count, str(data))
+        print(f"replaying {count:,} account events", flush=True)
+        started = time.monotonic()
+        replay = [sys.executable, "-m", "cashless.cli", "replay", str(data), "--no-progress"]
+        subprocess.run(replay, cwd=ROOT, env=env, check=True)
+        print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)
+        state = work / "worker"
+        first = run_worker(env, state, count, work / "worker.log")
+        first["state_mb"] = disk_mb(state)
+        print(f"first run: {first}", flush=True)
+        again = run_worker(env, state, count, work / "worker.log")
+        print(f"restart with its local state: {again}", flush=True)
+        print(json.dumps({"holders": count, "first": first, "restart": again}))
+    finally:
+        stack.down(purge=True)
+
+
+if __name__ == "__main__":
+    main()
