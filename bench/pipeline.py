@@ -1158,7 +1158,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Not measured by `make bench`: the cost of 30-day windows against 1-hour ones, and the "
-        "worker's RSS with 2 million account holders (`bench/accounts_load.py` makes the input).",
+        "worker's RSS with N account holders, which has its own command (it takes minutes): "
+        "`.venv/bin/python -m bench.coverage_memory 2000000`.",
         "",
     ]
     if results.get("errors"):
