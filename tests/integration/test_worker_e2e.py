@@ -42,6 +42,7 @@ class Dataset:
 def environment(stack: RunningStack, dataset_dir: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CASHLESS_BOOTSTRAP_SERVERS=stack.bootstrap, CASHLESS_PSEUDONYM_KEY=KEY)
+    env["PYTHONUNBUFFERED"] = "1"  # a worker's log is complete even after kill -9
     if dataset_dir is not None:
         env["CASHLESS_DISTRICTS_FILE"] = str(dataset_dir / "run.districts.csv")
     return env
