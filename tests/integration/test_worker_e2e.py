@@ -191,7 +191,7 @@ def test_one_worker_equals_the_ground_truth(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known bug, being fixed: now and then (1 run of 6 here) the restarted worker, "
+    reason="known bug, being fixed: rarely (1 of the last 14 runs here) the restarted worker, "
     "assigned every partition, consumes and commits nothing after 'Worker ready' although its "
     "fetcher runs; counting was exact in every run that caught up",
 )
