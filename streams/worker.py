@@ -159,29 +159,23 @@ class Worker:
 
         async def apply_payments(batch: Sequence[EventT[bytes]]) -> None:
             async with self._batch_locks["payments"]:
-                await _apply_payments(batch)
-
-        async def _apply_payments(batch: Sequence[EventT[bytes]]) -> None:
-            for partition, group in _by_partition(batch):
-                records = [(e.message.offset, e.value) for e in group]
-                known = max(
-                    filter(None, (self.view.stream_time, self.payments.stream_time)),
-                    default=None,
-                )
-                outcome = self.payments.process(partition, records, known)
-                await self._persist(payments_table, partition, outcome, self.topics.events)
-                self._dirty.add(("payments", partition))
+                for partition, group in _by_partition(batch):
+                    records = [(e.message.offset, e.value) for e in group]
+                    known = max(
+                        filter(None, (self.view.stream_time, self.payments.stream_time)),
+                        default=None,
+                    )
+                    outcome = self.payments.process(partition, records, known)
+                    await self._persist(payments_table, partition, outcome, self.topics.events)
+                    self._dirty.add(("payments", partition))
 
         async def apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
             async with self._batch_locks["accounts"]:
-                await _apply_accounts(batch)
-
-        async def _apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
-            for partition, group in _by_partition(batch):
-                records = [(e.message.offset, e.value) for e in group]
-                outcome = self.accounts.process(partition, records)
-                await self._persist(accounts_table, partition, outcome, self.topics.accounts)
-                self._dirty.add(("accounts", partition))
+                for partition, group in _by_partition(batch):
+                    records = [(e.message.offset, e.value) for e in group]
+                    outcome = self.accounts.process(partition, records)
+                    await self._persist(accounts_table, partition, outcome, self.topics.accounts)
+                    self._dirty.add(("accounts", partition))
 
         async def payments_agent(stream: Any) -> None:
             async for batch in stream.take_events(s.batch_max, s.batch_within_seconds):
