@@ -11,7 +11,8 @@ Endpoints (described in full by the OpenAPI document the gateway serves at `/ope
 
 A push is checked in this order, and the first failure answers:
 
-1. `401` without a bearer token, with one that is unknown or revoked (`WWW-Authenticate: Bearer`);
+1. `401` without a bearer token, with one that is unknown, revoked or expired
+   (`WWW-Authenticate: Bearer`);
 2. `415` with a Content-Type that is not JSON (no Content-Type is read as JSON);
 3. `413` when the body is larger than `max_body_bytes` (default 1 MiB);
 4. `400` when the body is not UTF-8 JSON, is neither an array nor an object, is empty, or
@@ -712,7 +713,7 @@ class Gateway:
             raise _Reject(
                 401,
                 "invalid_token",
-                "the bearer token is unknown or revoked",
+                "the bearer token is unknown, revoked or expired",
                 headers={hdrs.WWW_AUTHENTICATE: f'Bearer realm="{REALM}", error="invalid_token"'},
             )
         return source
@@ -1008,7 +1009,9 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
                         },
                     },
                     "400": err("The body is not UTF-8 JSON, not an array or object, or empty."),
-                    "401": err("No bearer token, or an unknown or revoked one.", authenticate),
+                    "401": err(
+                        "No bearer token, or an unknown, revoked or expired one.", authenticate
+                    ),
                     "413": err(
                         f"The body is over {settings.max_body_bytes} bytes or holds more than "
                         f"{settings.max_batch} items."

@@ -2,8 +2,9 @@
 
     cashless gateway [OPTIONS]              serve (same as `cashless gateway serve`)
     cashless gateway token add SOURCE       issue a token for SOURCE, printed once on stdout
+                                            (--expires-in 30d: refused after 30 days)
     cashless gateway token revoke SOURCE    revoke every token of SOURCE (or --id ID: one token)
-    cashless gateway token list             source, id and creation time of every token
+    cashless gateway token list             source, id, creation and expiry of every token
 
 Settings come from flags or `CASHLESS_GATEWAY_*` (see `producers.gateway.GatewaySettings`), Kafka's
 address from `CASHLESS_BOOTSTRAP_SERVERS`/`CASHLESS_TOPIC_PREFIX`, the pseudonymisation key from
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -33,7 +35,7 @@ from producers.gateway import (
     KafkaPublisher,
     run_gateway,
 )
-from producers.gateway_tokens import TokenError, TokenStore, TokenVerifier
+from producers.gateway_tokens import TokenError, TokenStore, TokenVerifier, parse_duration
 
 __all__ = ["gateway"]
 
@@ -191,16 +193,24 @@ def token() -> None:
 
 @token.command("add")
 @click.argument("source")
+@click.option(
+    "--expires-in",
+    metavar="DURATION",
+    help="Refuse the token after this long: a whole number and s, m, h, d or w (e.g. 30d). "
+    "Without it the token is valid until revoked.",
+)
 @_tokens_file_option
 @_friendly_errors
-def token_add(source: str, tokens_file: Path | None) -> None:
+def token_add(source: str, expires_in: str | None, tokens_file: Path | None) -> None:
     """Issue a new token for SOURCE and print it once; only its hash is kept."""
     store = _store(tokens_file)
-    entry, secret = store.add(source)
+    lifetime = None if expires_in is None else parse_duration(expires_in)
+    entry, secret = store.add(source, expires_in=lifetime)
     click.echo(secret)
+    until = f", valid until {entry.expires}" if entry.expires else ""
     click.echo(
-        f"token {entry.id} for source {entry.source} added to {store.path}; it is shown only "
-        "this once: hand it to the source now (send it as `Authorization: Bearer <token>`)",
+        f"token {entry.id} for source {entry.source} added to {store.path}{until}; it is shown "
+        "only this once: hand it to the source now (send it as `Authorization: Bearer <token>`)",
         err=True,
     )
 
@@ -226,12 +236,16 @@ def token_revoke(source: str | None, token_id: str | None, tokens_file: Path | N
 @_tokens_file_option
 @_friendly_errors
 def token_list(tokens_file: Path | None) -> None:
-    """List the tokens: source, id and creation time (never the token)."""
+    """List the tokens: source, id, creation and expiry time (never the token)."""
     store = _store(tokens_file)
     entries = store.entries()
     if not entries:
         click.echo(f"no tokens in {store.path}", err=True)
         return
-    click.echo(f"{'SOURCE':<32} {'ID':<8}  CREATED")
+    now = time.time()
+    click.echo(f"{'SOURCE':<32} {'ID':<8}  {'CREATED':<25}  EXPIRES")
     for entry in sorted(entries, key=lambda e: (e.source, e.created)):
-        click.echo(f"{entry.source:<32} {entry.id:<8}  {entry.created}")
+        expires = entry.expires or "never"
+        if entry.expired(now):
+            expires += " (expired)"
+        click.echo(f"{entry.source:<32} {entry.id:<8}  {entry.created:<25}  {expires}")

@@ -3,16 +3,21 @@
 A token reads `cgw_<id>_<secret>`: `id` is 8 hex characters that name the token in listings and
 revocations, `secret` is 32 random bytes (URL-safe base64). The tokens file
 (`.cashless/gateway-tokens.json` by default, `CASHLESS_GATEWAY_TOKENS_FILE`) keeps, for each token,
-its id, its source, when it was created and the SHA-256 of the whole token, never the token
-itself. A salted slow hash (scrypt) protects guessable passwords; a 256-bit random secret cannot
-be guessed, so one SHA-256 is as strong here and keeps the check cheap enough for every request.
+its id, its source, when it was created, when it expires (optional: files written before expiry
+existed have no such field and their tokens never expire) and the SHA-256 of the whole token,
+never the token itself. A salted slow hash (scrypt) protects guessable passwords; a 256-bit
+random secret cannot be guessed, so one SHA-256 is as strong here and keeps the check cheap
+enough for every request.
 
 `TokenStore` is the command-line side: `add` issues a token (returned once, never stored),
 `revoke` removes tokens by source or id, `entries` lists them. Every change rewrites the file
 atomically (a temporary file with mode 0600, then a rename) under an advisory lock, so the
 gateway never reads half a file and two concurrent commands do not lose each other's changes.
 
-`TokenVerifier` is the gateway's side: `source_of(token)` returns the token's source or None.
+`TokenVerifier` is the gateway's side: `entry_of(token)` returns the token's entry, or None for
+a token that is unknown, revoked or expired (`source_of` returns just the source). Every token
+presented costs one SHA-256 and one `hmac.compare_digest` against a stored hash, whether its id
+is known or not, so neither the time nor the answer tells how much of a token was right.
 It looks at the file's identity (inode, size, mtime) on every call and reloads it when it
 changed, so a revocation takes effect on the next request without a restart. A file that is
 missing or unreadable fails closed: no token is accepted until it is fixed.
@@ -28,8 +33,9 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -44,6 +50,7 @@ __all__ = [
     "TokenStore",
     "TokenVerifier",
     "hash_token",
+    "parse_duration",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ FILE_VERSION = 1
 _SOURCE = re.compile(r"[a-z0-9-]{1,64}")
 _TOKEN_ID = re.compile(r"[0-9a-f]{8}")
 _MAX_TOKEN_LENGTH = 256
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # Compared against when a token names no known id, so both paths do the same work.
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
 
@@ -62,13 +71,29 @@ class TokenError(CashlessError):
     """The tokens file cannot be read or written, or a token operation was given bad input."""
 
 
-class TokenEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One issued token as the file keeps it: never the token, only its SHA-256."""
+class TokenEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One issued token as the file keeps it: never the token, only its SHA-256.
+
+    `expires` is an RFC 3339 time, or None for a token that never expires (the only kind
+    files written before expiry existed hold; they are read unchanged).
+    """
 
     id: str
     source: str
     created: str
     sha256: str
+    expires: str | None = None
+
+    def expires_at(self) -> float | None:
+        """The expiry as a Unix time, or None when the token never expires."""
+        if self.expires is None:
+            return None
+        return _parse_time(self.expires, self.id)
+
+    def expired(self, now: float) -> bool:
+        """True once `now` (a Unix time) is at or past the expiry."""
+        at = self.expires_at()
+        return at is not None and now >= at
 
 
 class _TokensFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +103,26 @@ class _TokensFile(msgspec.Struct, frozen=True, kw_only=True):
 
 _decoder = msgspec.json.Decoder(_TokensFile)
 _encoder = msgspec.json.Encoder()
+
+
+def parse_duration(text: str) -> timedelta:
+    """A lifetime such as `90s`, `15m`, `12h`, `30d` or `8w`: a positive whole number, a unit."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise TokenError(
+            f"{text!r} is not a duration: use a whole number and one of s, m, h, d, w (e.g. 30d)"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _parse_time(text: str, token_id: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise TokenError(f"token {token_id} has an invalid expiry {text!r}") from None
+    if parsed.tzinfo is None:
+        raise TokenError(f"token {token_id} has an expiry without a UTC offset: {text!r}")
+    return parsed.timestamp()
 
 
 def hash_token(token: str) -> str:
@@ -106,6 +151,11 @@ def _read(path: Path) -> list[TokenEntry]:
         raise TokenError(f"the tokens file {path} is malformed: {exc}") from None
     if parsed.version != FILE_VERSION:
         raise TokenError(f"the tokens file {path} has version {parsed.version}, not {FILE_VERSION}")
+    for entry in parsed.tokens:
+        try:
+            entry.expires_at()
+        except TokenError as exc:
+            raise TokenError(f"the tokens file {path} is malformed: {exc}") from None
     return list(parsed.tokens)
 
 
@@ -119,8 +169,19 @@ class TokenStore:
         """Every token in the file, oldest first."""
         return _read(self.path)
 
-    def add(self, source: str, *, now: datetime | None = None) -> tuple[TokenEntry, str]:
-        """Issue a new token for `source`: its entry and the token, which is not kept anywhere."""
+    def add(
+        self,
+        source: str,
+        *,
+        now: datetime | None = None,
+        expires_in: timedelta | None = None,
+    ) -> tuple[TokenEntry, str]:
+        """Issue a new token for `source`: its entry and the token, which is not kept anywhere.
+
+        With `expires_in`, the gateway refuses the token (401) from `now + expires_in` on.
+        """
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise TokenError("a token's lifetime must be positive")
         if not _SOURCE.fullmatch(source):
             raise TokenError(
                 f"{source!r} is not a source id: use 1-64 characters of a-z, 0-9 and '-'"
@@ -132,11 +193,14 @@ class TokenStore:
             while token_id in taken:
                 token_id = secrets.token_hex(4)
             token = f"{TOKEN_PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
+            created = (now or datetime.now(UTC)).replace(microsecond=0)
+            expires = None if expires_in is None else created + expires_in
             entry = TokenEntry(
                 id=token_id,
                 source=source,
-                created=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+                created=created.isoformat(timespec="seconds"),
                 sha256=hash_token(token),
+                expires=None if expires is None else expires.isoformat(timespec="seconds"),
             )
             self._write([*entries, entry])
         return entry, token
@@ -184,12 +248,17 @@ class TokenStore:
 
 
 class TokenVerifier:
-    """Answers which source a bearer token belongs to, following changes of the tokens file."""
+    """Answers which source a bearer token belongs to, following changes of the tokens file.
 
-    def __init__(self, path: Path) -> None:
+    `clock` gives the wall time (Unix seconds) that expiries are compared with.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock
         self._identity: tuple[int, int, int] | None = None
         self._by_id: dict[str, TokenEntry] = {}
+        self._expiries: dict[str, float] = {}
         self._problem: str | None = None
         self.refresh()
 
@@ -221,6 +290,7 @@ class TokenVerifier:
             return
         self._identity = identity
         self._by_id = {entry.id: entry for entry in entries}
+        self._expiries = {e.id: at for e in entries if (at := e.expires_at()) is not None}
         self._problem = None
         if st.st_mode & 0o077:
             logger.warning(
@@ -230,20 +300,33 @@ class TokenVerifier:
             )
         logger.info("gateway tokens loaded: %d tokens for %d sources", len(self), len(self.sources))
 
-    def source_of(self, token: str) -> str | None:
-        """The source the token was issued for, or None for an unknown or revoked token."""
+    def entry_of(self, token: str) -> TokenEntry | None:
+        """The token's entry, or None for a token that is unknown, revoked or expired."""
         self.refresh()
         if len(token) > _MAX_TOKEN_LENGTH:
             return None
         token_id = _token_id_of(token)
         entry = self._by_id.get(token_id) if token_id is not None else None
         expected = entry.sha256 if entry is not None else _DUMMY_HASH
+        # Digests of the whole token, compared in constant time: a prefix of the right token
+        # yields an unrelated digest, and compare_digest does not stop at the first difference.
         matches = hmac.compare_digest(expected, hash_token(token))
-        return entry.source if entry is not None and matches else None
+        if entry is None or not matches:
+            return None
+        expires = self._expiries.get(entry.id)
+        if expires is not None and self._clock() >= expires:
+            return None
+        return entry
+
+    def source_of(self, token: str) -> str | None:
+        """The source the token was issued for, or None for an unknown, revoked or expired token."""
+        entry = self.entry_of(token)
+        return entry.source if entry is not None else None
 
     def _fail_closed(self, identity: tuple[int, int, int] | None, problem: str) -> None:
         if problem != self._problem:
             logger.error("%s: no gateway token is accepted until it is fixed", problem)
         self._identity = identity
         self._by_id = {}
+        self._expiries = {}
         self._problem = problem

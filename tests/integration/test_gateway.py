@@ -83,8 +83,8 @@ def cashless(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProc
     )
 
 
-def add_token(tokens: Path, source: str) -> str:
-    done = cashless("gateway", "token", "add", source, "--tokens-file", tokens)
+def add_token(tokens: Path, source: str, *extra: str) -> str:
+    done = cashless("gateway", "token", "add", source, "--tokens-file", tokens, *extra)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -279,6 +279,19 @@ def test_refused_requests_send_nothing(running_stack: RunningStack, tmp_path: Pa
         assert after.status_code == 401, "revocation takes effect without a restart"
         assert after.json()["error"] == "invalid_token"
 
+        # A token issued with a lifetime works until it ends, then answers 401 like a revoked
+        # one. An empty batch is a 400 for a valid token, so polling sends no events.
+        short = add_token(tokens, "evn-hanoi", "--expires-in", "4s")
+        assert gw.push("payments", [], short).json()["error"] == "empty_batch"
+        wait_for(
+            lambda: gw.push("payments", [], short).status_code == 401,
+            timeout=15,
+            what="the 4-second token to expire",
+        )
+        expired = gw.push("payments", payments(3, "late", source="evn-hanoi"), short)
+        assert expired.status_code == 401
+        assert expired.json()["error"] == "invalid_token"
+
         assert gw.push("accounts", [account_record(1, random.Random(1))], momo).status_code == 202
         output = gw.output()
 
@@ -291,11 +304,12 @@ def test_refused_requests_send_nothing(running_stack: RunningStack, tmp_path: Pa
         for line in output.splitlines()
         if "producers.gateway.access: " in line
     )
-    assert statuses[401] == 3
+    assert statuses[401] == 5
     assert statuses[413] == 2
     assert statuses[422] == 2
     assert hawaco not in output
     assert momo not in output
+    assert short not in output
 
 
 # -- privacy ---------------------------------------------------------------------------------------

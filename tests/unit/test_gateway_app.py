@@ -12,7 +12,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +359,29 @@ def test_a_revoked_token_is_refused_at_the_next_request(setup: Setup) -> None:
         assert again.status == 202
 
     setup.run(scenario)
+
+
+def test_an_expired_token_is_refused_like_a_revoked_one(setup: Setup) -> None:
+    now = datetime.now(UTC)
+    _, expired = setup.tokens.add(
+        "hawaco", now=now - timedelta(days=31), expires_in=timedelta(days=30)
+    )
+    _, current = setup.tokens.add("hawaco", now=now, expires_in=timedelta(hours=1))
+
+    async def scenario(client: Client) -> None:
+        refused = await client.post("/v1/payments", json=[payment(0)], headers=setup.auth(expired))
+        assert refused.status == 401
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+        body = await refused.json()
+        assert body["error"] == "invalid_token"
+        assert "expired" in body["message"]
+        ok = await client.post("/v1/payments", json=[payment(1)], headers=setup.auth(current))
+        assert ok.status == 202
+
+    setup.run(scenario)
+    assert [e.event_id for e in decoded(setup.publisher.records)] == ["p-1"]
+    labels = {"endpoint": "payments", "status": "401"}
+    assert setup.sample("cashless_gateway_requests_total", labels) == 1
 
 
 # -- limits and malformed bodies -------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
 import stat
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +22,7 @@ from producers.gateway_tokens import (
     TokenStore,
     TokenVerifier,
     hash_token,
+    parse_duration,
 )
 
 
@@ -234,3 +237,152 @@ def test_a_bad_source_is_a_clear_error(path: Path) -> None:
     assert result.exit_code == 1
     assert "not a source id" in result.stderr
     assert "Traceback" not in result.output
+
+
+# -- expiry ----------------------------------------------------------------------------------------
+
+
+def test_a_token_with_a_lifetime_expires(path: Path) -> None:
+    store = TokenStore(path)
+    issued = datetime(2026, 1, 1, tzinfo=UTC)
+    entry, token = store.add("hawaco", now=issued, expires_in=timedelta(days=30))
+    _, forever = store.add("momo", now=issued)
+    assert entry.expires == "2026-01-31T00:00:00+00:00"
+    assert json.loads(path.read_text())["tokens"][0]["expires"] == entry.expires
+    assert "expires" not in json.loads(path.read_text())["tokens"][1], "no field, no expiry"
+    now = [issued.timestamp()]
+    verifier = TokenVerifier(path, clock=lambda: now[0])
+    assert verifier.source_of(token) == "hawaco"
+    now[0] = datetime(2026, 1, 30, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert verifier.source_of(token) == "hawaco"
+    now[0] = datetime(2026, 1, 31, tzinfo=UTC).timestamp()
+    assert verifier.source_of(token) is None, "expired at the very second"
+    assert verifier.entry_of(token) is None
+    now[0] = datetime(2099, 1, 1, tzinfo=UTC).timestamp()
+    assert verifier.source_of(forever) == "momo", "a token without a lifetime never expires"
+
+
+def test_a_tokens_file_from_before_expiry_is_read_unchanged(path: Path) -> None:
+    token = f"{TOKEN_PREFIX}_0123abcd_{'s' * 43}"
+    old: dict[str, Any] = {
+        "version": 1,
+        "tokens": [
+            {
+                "id": "0123abcd",
+                "source": "hawaco",
+                "created": "2025-06-01T00:00:00+00:00",
+                "sha256": hash_token(token),
+            }
+        ],
+    }
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(old))
+    path.chmod(0o600)
+    assert TokenVerifier(path, clock=lambda: 4e9).source_of(token) == "hawaco"
+    store = TokenStore(path)
+    store.add("momo", expires_in=timedelta(hours=1))
+    assert json.loads(path.read_text())["tokens"][0] == old["tokens"][0], "rewritten as it was"
+
+
+@pytest.mark.parametrize("expires", ["tomorrow", "2026-01-01T00:00:00", 42])
+def test_a_bad_expiry_fails_closed(path: Path, expires: object) -> None:
+    store = TokenStore(path)
+    _, token = store.add("hawaco")
+    data = json.loads(path.read_text())
+    data["tokens"][0]["expires"] = expires
+    path.write_text(json.dumps(data))
+    with pytest.raises(TokenError, match="malformed"):
+        store.entries()
+    assert TokenVerifier(path).source_of(token) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("12h", 43_200), ("30d", 2_592_000), ("2w", 1_209_600)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "0d", "-1d", "30", "d", "1.5h", "30 days", "1y"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(TokenError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_a_lifetime_must_be_positive(path: Path) -> None:
+    with pytest.raises(TokenError, match="positive"):
+        TokenStore(path).add("hawaco", expires_in=timedelta(0))
+
+
+def test_token_add_with_expires_in_and_list_shows_expiry(path: Path) -> None:
+    runner = CliRunner()
+    args = ["--tokens-file", str(path)]
+    added = runner.invoke(cli, ["gateway", "token", "add", "hawaco", "--expires-in", "30d", *args])
+    assert added.exit_code == 0, added.output
+    assert "valid until" in added.stderr
+    entry = TokenStore(path).entries()[0]
+    assert entry.expires is not None
+    lifetime = datetime.fromisoformat(entry.expires) - datetime.fromisoformat(entry.created)
+    assert lifetime == timedelta(days=30)
+    bad = runner.invoke(cli, ["gateway", "token", "add", "momo", "--expires-in", "soon", *args])
+    assert bad.exit_code == 1
+    assert "not a duration" in bad.stderr
+    assert "Traceback" not in bad.output
+    TokenStore(path).add(
+        "evn-hanoi", now=datetime(2020, 1, 1, tzinfo=UTC), expires_in=timedelta(days=1)
+    )
+    listed = runner.invoke(cli, ["gateway", "token", "list", *args])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
+    assert lines["hawaco"].endswith(entry.expires)
+    assert lines["evn-hanoi"].endswith("2020-01-02T00:00:00+00:00 (expired)")
+    assert "never" not in listed.stdout
+    TokenStore(path).add("momo")
+    assert "never" in runner.invoke(cli, ["gateway", "token", "list", *args]).stdout
+
+
+# -- the comparison --------------------------------------------------------------------------------
+
+
+def test_every_check_compares_sha256_digests_with_compare_digest(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a unit test can show about timing safety: every presented token, right or wrong,
+    known id or not, is hashed and compared with `hmac.compare_digest` against a stored digest
+    of the same length, so the compared strings share no prefix with the token and the
+    comparison does not stop at the first differing character. It cannot show that the
+    interpreter and CPU run in constant time; that is `compare_digest`'s own guarantee."""
+    store = TokenStore(path)
+    _, token = store.add("hawaco")
+    verifier = TokenVerifier(path)
+    stored = hash_token(token)
+    calls: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("producers.gateway_tokens.hmac.compare_digest", spy)
+    prefix, token_id, secret = token.split("_", 2)
+    presented = [
+        token,
+        f"{prefix}_{token_id}_{secret[:-1]}",  # all but the last character right
+        f"{prefix}_{token_id}_{'A' * len(secret)}",  # only the id right
+        f"{prefix}_ffffffff_{secret}",  # unknown id
+        "garbage",
+    ]
+    answers = [verifier.source_of(p) for p in presented]
+    assert answers == ["hawaco", None, None, None, None]
+    assert len(calls) == len(presented), "one comparison per token, whatever it looks like"
+    for (expected, got), p in zip(calls, presented, strict=True):
+        assert len(expected) == len(got) == 64
+        assert got == hash_token(p), "the digest of the presented token, never the token"
+        assert p not in (expected, got)
+    assert calls[0][0] == calls[1][0] == calls[2][0] == stored
+    assert calls[3][0] != stored, "an unknown id is compared against a dummy digest"
+    # A token right but for its last character gives a digest no closer to the stored one.
+    near = calls[1][1]
+    shared = next((i for i, (x, y) in enumerate(zip(near, stored, strict=True)) if x != y), 64)
+    assert shared < 8
