@@ -14,11 +14,13 @@ Then the produce -> /metrics latency of `cashless worker` at a fixed live rate (
 and the producer throughput of `cashless replay` (the dataset file) and of `cashless gateway`
 (the load generator of tests/integration/test_gateway.py in a second process).
 
-Results go to bench/results/latest.json and docs/BENCHMARKS.md (`--quick`: a small dataset,
-one repetition, .cashless/bench/quick.json only). Every process it starts, and the stack, is
-stopped at the end, also on error or Ctrl-C.
+Results of a whole run go to bench/results/latest.json and docs/BENCHMARKS.md; `--quick` (a
+small dataset, one repetition) and `--only` runs write .cashless/bench/quick.json or
+partial.json only. `--profile DIR` samples each run of ours with py-spy. Every process it
+starts, and the stack, is stopped at the end, also on error or Ctrl-C.
 
     .venv/bin/python bench/pipeline.py [--quick] [--only ceiling,naive,peer,ours,latency,...]
+                                       [--profile DIR]
 """
 
 from __future__ import annotations
@@ -308,6 +310,7 @@ class Bench:
     work: Path
     peer_python: Path | None
     only: set[str]
+    profile: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -506,6 +509,7 @@ class Bench:
         """`cashless worker` from an empty state until /metrics shows every applied payment."""
         start = time.time()
         proc, port = self.start_worker(tag, dataset.prefix, self.env(dataset))
+        profiler = self.start_profiler(proc, f"ours-{tag}")
         try:
             first: float | None = None
             applied_first = 0.0
@@ -532,6 +536,8 @@ class Bench:
             mismatches = self._truth_differences(port, dataset)
         finally:
             self.procs.stop(proc)
+            if profiler is not None:
+                profiler.wait(timeout=60)  # py-spy writes its file when the worker exits
         seconds = done - first
         # The events applied before the first poll that shows progress are not counted, nor is
         # their time: the share of the dataset applied between the two polls, over their interval.
@@ -552,6 +558,23 @@ class Bench:
             "truth_differences": mismatches,
             "poll_seconds": self.plan.poll_seconds,
         }
+
+    def start_profiler(self, proc: Proc, name: str) -> subprocess.Popen[bytes] | None:
+        """With `--profile DIR`: py-spy samples the process into DIR/<name>.txt (collapsed
+        stacks, one line per stack with its sample count; `flamegraph.pl` or speedscope read
+        it), for its whole life."""
+        if self.profile is None:
+            return None
+        self.profile.mkdir(parents=True, exist_ok=True)
+        out = self.profile / f"{name}.txt"
+        py_spy = Path(sys.executable).parent / "py-spy"
+        command = [str(py_spy), "record", "--pid", str(proc.popen.pid), "--format", "raw"]
+        say(f"  profiling {name} into {out}")
+        return subprocess.Popen(
+            [*command, "--rate", "250", "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def _truth_differences(self, port: int, dataset: Dataset) -> int | None:
         """Series of /metrics that differ from the ground truth, once the city-wide series (which
@@ -1229,6 +1252,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a Python with quixstreams and this project installed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each run of ours with py-spy into DIR (collapsed stacks)",
+    )
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     if only - set(PARTS):
@@ -1238,7 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
     if only != set(PARTS):
         command = f".venv/bin/python bench/pipeline.py {' '.join(argv or sys.argv[1:])}"
     work = Path(tempfile.mkdtemp(prefix="cashless-bench-"))
-    bench = Bench(plan, work, args.peer_python, only)
+    bench = Bench(plan, work, args.peer_python, only, profile=args.profile)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
@@ -1268,14 +1297,17 @@ def main(argv: list[str] | None = None) -> int:
         "errors": bench.errors,
     }
     results["targets"] = targets(results)
-    # Quick runs are for development: their figures stay out of the repository (.cashless/).
-    out = ROOT / ".cashless" / "bench" / "quick.json" if args.quick else RESULTS / "latest.json"
+    # Only a whole run is the repository's record; quick and partial runs are for development,
+    # and their figures stay out of it (.cashless/).
+    complete = not args.quick and only == set(PARTS)
+    development = ROOT / ".cashless" / "bench" / ("quick.json" if args.quick else "partial.json")
+    out = RESULTS / "latest.json" if complete else development
     out.parent.mkdir(parents=True, exist_ok=True)
     results["results_file"] = str(out.relative_to(ROOT))
     compare(out, results)
     out.write_text(json.dumps(results, indent=2) + "\n")
     report = markdown(results)
-    if not args.quick and only == set(PARTS):
+    if complete:
         DOCS.parent.mkdir(exist_ok=True)
         DOCS.write_text(report)
         say(f"wrote {out.relative_to(ROOT)} and {DOCS.relative_to(ROOT)}")

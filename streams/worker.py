@@ -24,14 +24,15 @@ import logging
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import EventT
+from aiokafka.errors import KafkaError
+from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from cashless.deadletter import dead_letter
@@ -47,9 +48,11 @@ from streams.local_store import STORE_OPTIONS, LocalStore
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, PartitionSummary, summarise_accounts, summarise_payments
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "stalled_partitions"]
 
 logger = logging.getLogger(__name__)
+
+STALL_CHECK_SECONDS = 10.0
 
 
 class Worker:
@@ -82,6 +85,7 @@ class Worker:
         self._scrubber = Scrubber(Pseudonymiser(key))
         self._dirty: set[tuple[str, int]] = set()
         self._published_end: int | None = None
+        self._positions: dict[TP, int | None] = {}
         # A ledger is rebuilt from the local store only between batches: a batch's state reaches
         # the store after Kafka acknowledged it, and Faust recovers while an agent may be
         # waiting for that (it does not wait for streams to drain: stream_wait_empty=False).
@@ -206,6 +210,10 @@ class Worker:
         async def _publish() -> None:
             await self._publish_summaries()
 
+        @app.timer(interval=STALL_CHECK_SECONDS)  # type: ignore[untyped-decorator]
+        async def _check_progress() -> None:
+            await self._report_stalled_partitions()
+
         @app.task  # type: ignore[untyped-decorator]
         async def _read_summaries() -> None:
             await self._follow_summaries()
@@ -302,6 +310,38 @@ class Worker:
             if tp.topic in inputs and not offset:
                 await consumer.seek(tp, 0)
 
+    async def _report_stalled_partitions(self) -> None:
+        """Log the input partitions that have records to read but did not move since last time.
+
+        A worker that owns a partition and makes no progress on it is otherwise silent; the line
+        names what decides whether the partition is fetched, so that the cause shows.
+        """
+        consumer: Any = self.app.consumer
+        inputs = {self.topics.events, self.topics.accounts}
+        assigned = sorted(tp for tp in consumer.assignment() if tp.topic in inputs)
+        try:
+            ends = await consumer.highwaters(*assigned) if assigned else {}
+            positions = {tp: await consumer.position(tp) for tp in assigned}
+        except KafkaError as exc:  # e.g. a rebalance took a partition meanwhile: next time
+            logger.debug("progress check skipped: %s", exc)
+            return
+        stalled = stalled_partitions(self._positions, positions, ends)
+        self._positions = positions
+        if stalled:
+            tables: Any = self.app.tables
+            logger.warning(
+                "no progress for %.0f s on %s; in recovery: %s, flow control active: %s",
+                STALL_CHECK_SECONDS,
+                ", ".join(
+                    f"{tp.topic}[{tp.partition}] at {positions[tp]} of {ends[tp]}"
+                    f" (paused: {tp in consumer._paused_partitions},"
+                    f" active: {tp in (consumer._active_partitions or ())})"
+                    for tp in stalled
+                ),
+                tables.recovery.in_recovery,
+                self.app.flow_control.is_active(),
+            )
+
     async def _publish_summaries(self) -> None:
         """Publish the summaries that changed, and all payments summaries when `e` moved."""
         latest = max(filter(None, (self.view.stream_time, self.payments.stream_time)), default=None)
@@ -397,6 +437,17 @@ async def _finished(task: asyncio.Future[None]) -> None:
     except Exception:
         logger.exception("a batch could not be applied; exiting without committing its offsets")
         os._exit(70)
+
+
+def stalled_partitions(
+    before: Mapping[TP, int | None], now: Mapping[TP, int | None], ends: Mapping[TP, int]
+) -> list[TP]:
+    """The partitions with records left to read whose position has not moved since `before`."""
+    return [
+        tp
+        for tp, position in now.items()
+        if position is not None and position < ends.get(tp, 0) and before.get(tp) == position
+    ]
 
 
 def _by_partition(batch: Sequence[EventT[bytes]]) -> list[tuple[int, list[EventT[bytes]]]]:

@@ -1,0 +1,23 @@
+"""The worker's progress check: which owned partitions have records left and did not move."""
+
+from faust.types import TP
+
+from streams.worker import stalled_partitions
+
+A, B, C = TP("payments.events", 0), TP("payments.events", 1), TP("payments.accounts", 0)
+
+
+def test_a_partition_with_lag_that_did_not_move_is_stalled() -> None:
+    assert stalled_partitions({A: 5, B: 7}, {A: 5, B: 9}, {A: 10, B: 20}) == [A]
+
+
+def test_a_partition_read_to_its_end_is_not_stalled() -> None:
+    assert stalled_partitions({A: 10}, {A: 10}, {A: 10}) == []
+
+
+def test_a_partition_seen_for_the_first_time_is_not_stalled_yet() -> None:
+    assert stalled_partitions({}, {A: 0, C: 3}, {A: 4, C: 8}) == []
+
+
+def test_a_partition_without_a_position_is_not_judged() -> None:
+    assert stalled_partitions({A: None}, {A: None}, {A: 4}) == []
