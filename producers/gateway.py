@@ -13,6 +13,9 @@ A push is checked in this order, and the first failure answers:
 
 1. `401` without a bearer token, with one that is unknown, revoked or expired
    (`WWW-Authenticate: Bearer`);
+   then `429` with `Retry-After` when the token sent more than its rate allows (a token bucket
+   per token: `rate_limit_per_second` refill, `rate_limit_burst` capacity; see
+   `producers.gateway_ratelimit`);
 2. `415` with a Content-Type that is not JSON (no Content-Type is read as JSON);
 3. `413` when the body is larger than `max_body_bytes` (default 1 MiB);
 4. `400` when the body is not UTF-8 JSON, is neither an array nor an object, is empty, or
@@ -45,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -75,7 +79,8 @@ from cashless.settings import KafkaSettings
 from cashless.taxonomy import CHANNELS, METHODS, Taxonomy
 from cashless.topics import Topics, ensure_topics
 from producers.anonymise import Anonymiser
-from producers.gateway_tokens import DEFAULT_TOKENS_FILE, TokenVerifier
+from producers.gateway_ratelimit import RateLimiter
+from producers.gateway_tokens import DEFAULT_TOKENS_FILE, TokenEntry, TokenVerifier
 
 __all__ = [
     "Gateway",
@@ -130,6 +135,13 @@ class GatewaySettings(BaseSettings):
     max_batch: int = Field(default=500, ge=1, le=100_000, description="Most items per request.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     tokens_file: Path = DEFAULT_TOKENS_FILE
+    # The benchmark pushes 20,000 events/s as 40 requests/s of 500: the default leaves room.
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0, le=1_000_000, description="Requests/s per token; 0 = no limit."
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, le=1_000_000, description="Requests a token may send at once."
+    )
     send_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     events_per_record: int = Field(default=500, ge=1, le=100_000)
@@ -475,6 +487,12 @@ class GatewayMetrics:
             ["kind"],
             registry=registry,
         )
+        self.rate_limited = Counter(
+            "cashless_gateway_rate_limited",
+            "Requests refused with 429 because their token exceeded its rate, by kind.",
+            ["kind"],
+            registry=registry,
+        )
         self.kafka_ready = Gauge(
             "cashless_gateway_kafka_ready",
             "1 while Kafka answers the gateway's producer, else 0.",
@@ -484,6 +502,7 @@ class GatewayMetrics:
             self.events_accepted.labels(kind)
             self.records_sent.labels(kind)
             self.events_unavailable.labels(kind)
+            self.rate_limited.labels(kind)
         self.kafka_ready.set(0)
 
 
@@ -538,6 +557,7 @@ class Gateway:
         topics: Topics,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -546,6 +566,9 @@ class Gateway:
         self.metrics.kafka_ready.set_function(lambda: 1.0 if publisher.ready else 0.0)
         self._anonymiser = anonymiser
         self._verifier = verifier
+        self._limiter = RateLimiter(
+            settings.rate_limit_per_second, settings.rate_limit_burst, clock=monotonic
+        )
         # Pseudonyms are longer than the identifiers they replace: the body limit is the real one.
         self._decoder = EventDecoder(
             taxonomy, clock=clock, max_record_bytes=4 * settings.max_body_bytes + 1_048_576
@@ -658,8 +681,10 @@ class Gateway:
         return await self._ingest(request, "accounts")
 
     async def _ingest(self, request: web.Request, kind: Kind) -> web.Response:
-        source = self._authenticate(request)
+        token = self._authenticate(request)
+        source = token.source
         request[_SOURCE] = source
+        self._check_rate(token, kind)
         items = await self._read_items(request)
         request[_ITEMS] = len(items)
         try:
@@ -698,7 +723,20 @@ class Gateway:
         self.metrics.records_sent.labels(kind).inc(len(records))
         return _json_response({"accepted": len(events), "records": len(records)}, status=202)
 
-    def _authenticate(self, request: web.Request) -> str:
+    def _check_rate(self, token: TokenEntry, kind: Kind) -> None:
+        wait = self._limiter.acquire(token.id)
+        if wait > 0:
+            self.metrics.rate_limited.labels(kind).inc()
+            raise _Reject(
+                429,
+                "rate_limited",
+                f"this token may send {self._limiter.rate:g} requests/s (bursts of "
+                f"{self._limiter.burst}); nothing of this request was read: send it again after "
+                "Retry-After seconds",
+                headers={hdrs.RETRY_AFTER: str(max(1, math.ceil(wait)))},
+            )
+
+    def _authenticate(self, request: web.Request) -> TokenEntry:
         header = request.headers.get(hdrs.AUTHORIZATION)
         if not header:
             raise _Reject(
@@ -708,15 +746,15 @@ class Gateway:
                 headers={hdrs.WWW_AUTHENTICATE: f'Bearer realm="{REALM}"'},
             )
         scheme, _, token = header.strip().partition(" ")
-        source = self._verifier.source_of(token.strip()) if scheme.lower() == "bearer" else None
-        if source is None:
+        entry = self._verifier.entry_of(token.strip()) if scheme.lower() == "bearer" else None
+        if entry is None:
             raise _Reject(
                 401,
                 "invalid_token",
                 "the bearer token is unknown, revoked or expired",
                 headers={hdrs.WWW_AUTHENTICATE: f'Bearer realm="{REALM}", error="invalid_token"'},
             )
-        return source
+        return entry
 
     async def _read_items(self, request: web.Request) -> list[Any]:
         if hdrs.CONTENT_TYPE in request.headers and not _is_json(request.content_type):
@@ -970,6 +1008,12 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
     authenticate = {
         "WWW-Authenticate": {"description": "The bearer challenge.", "schema": {"type": "string"}}
     }
+    rate_limit = (
+        f"The token sent more than {settings.rate_limit_per_second:g} requests/s (bursts of "
+        f"{settings.rate_limit_burst}); nothing was read or sent: retry after Retry-After seconds."
+        if settings.rate_limit_per_second > 0
+        else "Not answered: this gateway has no rate limit."
+    )
 
     def push(kind: str, schema: str, topic: str) -> dict[str, Any]:
         ref = {"$ref": f"#/components/schemas/{schema}"}
@@ -1018,6 +1062,7 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
                     ),
                     "415": err("The Content-Type is not JSON."),
                     "422": err("Some items are invalid (listed in `errors`); nothing was sent."),
+                    "429": err(rate_limit, retry_after),
                     "503": err(
                         "Kafka is unreachable or did not acknowledge; retry later.", retry_after
                     ),

@@ -79,6 +79,18 @@ def _serve_options(func: _F) -> _F:
             type=int,
             help="Largest request body [CASHLESS_GATEWAY_MAX_BODY_BYTES; 1048576].",
         ),
+        click.option(
+            "--rate-limit",
+            type=float,
+            help="Requests/s each token may send, 0 for no limit; more is answered 429 "
+            "[CASHLESS_GATEWAY_RATE_LIMIT_PER_SECOND; 100].",
+        ),
+        click.option(
+            "--rate-burst",
+            type=int,
+            help="Requests a token may send at once above its rate "
+            "[CASHLESS_GATEWAY_RATE_LIMIT_BURST; 200].",
+        ),
         _tokens_file_option,
         click.option(
             "--bootstrap-servers",
@@ -126,6 +138,8 @@ def _serve(
     port: int | None,
     max_batch: int | None,
     max_body_bytes: int | None,
+    rate_limit: float | None,
+    rate_burst: int | None,
     tokens_file: Path | None,
     bootstrap_servers: str | None,
     topic_prefix: str | None,
@@ -137,6 +151,8 @@ def _serve(
         port=port,
         max_batch=max_batch,
         max_body_bytes=max_body_bytes,
+        rate_limit_per_second=rate_limit,
+        rate_limit_burst=rate_burst,
         tokens_file=tokens_file,
         send_timeout_seconds=send_timeout,
     )

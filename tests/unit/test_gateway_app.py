@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -110,7 +111,9 @@ class Setup:
         asyncio.run(go())
 
 
-def make_setup(tmp_path: Path, **settings: Any) -> Setup:
+def make_setup(
+    tmp_path: Path, monotonic: Callable[[], float] = time.monotonic, **settings: Any
+) -> Setup:
     tokens = TokenStore(tmp_path / "tokens.json")
     _, hawaco = tokens.add("hawaco")
     _, momo = tokens.add("momo")
@@ -125,6 +128,7 @@ def make_setup(tmp_path: Path, **settings: Any) -> Setup:
         topics=TOPICS,
         registry=registry,
         clock=lambda: NOW,
+        monotonic=monotonic,
     )
     return Setup(gateway, publisher, tokens, hawaco, momo, registry)
 
@@ -387,6 +391,102 @@ def test_an_expired_token_is_refused_like_a_revoked_one(setup: Setup) -> None:
 # -- limits and malformed bodies -------------------------------------------------------------------
 
 
+def test_a_token_over_its_rate_is_429_with_retry_after(tmp_path: Path) -> None:
+    now = [100.0]
+    setup = make_setup(
+        tmp_path, monotonic=lambda: now[0], rate_limit_per_second=0.5, rate_limit_burst=3
+    )
+
+    async def scenario(client: Client) -> None:
+        for i in range(3):
+            ok = await client.post("/v1/payments", json=[payment(i)], headers=setup.auth())
+            assert ok.status == 202
+        limited = await client.post("/v1/payments", json=[payment(3)], headers=setup.auth())
+        assert limited.status == 429
+        assert limited.headers["Retry-After"] == "2", "one request refills in 2 s at 0.5/s"
+        body = await limited.json()
+        assert body["error"] == "rate_limited"
+        assert "0.5 requests/s" in body["message"]
+        # A refused request costs the client nothing more: the wait does not grow.
+        again = await client.post("/v1/accounts", json=[account(0)], headers=setup.auth())
+        assert again.status == 429
+        assert again.headers["Retry-After"] == "2"
+        # Another token has its own budget; an unauthenticated request is 401, not 429.
+        other = await client.post("/v1/accounts", json=[account(1)], headers=setup.auth(setup.momo))
+        assert other.status == 202
+        assert (await client.post("/v1/payments", json=[payment(9)])).status == 401
+        now[0] += 2.0
+        later = await client.post("/v1/payments", json=[payment(4)], headers=setup.auth())
+        assert later.status == 202
+
+    setup.run(scenario)
+    sent = sorted(e.event_id for e in decoded(setup.publisher.records))
+    assert sent == ["a-1", "p-0", "p-1", "p-2", "p-4"], "nothing of a limited request"
+    assert setup.sample("cashless_gateway_rate_limited_total", {"kind": "payments"}) == 1
+    assert setup.sample("cashless_gateway_rate_limited_total", {"kind": "accounts"}) == 1
+    labels = {"endpoint": "payments", "status": "429"}
+    assert setup.sample("cashless_gateway_requests_total", labels) == 1
+
+
+def test_the_default_rate_limit_leaves_room_for_the_benchmark(setup: Setup) -> None:
+    """20,000 events/s in batches of 500 is 40 requests/s from one token: never limited."""
+    settings = setup.gateway.settings
+    assert settings.rate_limit_per_second >= 2 * 40
+    assert settings.rate_limit_burst >= settings.rate_limit_per_second
+
+    async def scenario(client: Client) -> None:
+        body = json.dumps([payment(i) for i in range(500)])
+        headers = {**setup.auth(), "Content-Type": "application/json"}
+        statuses = await asyncio.gather(
+            *(client.post("/v1/payments", data=body, headers=headers) for _ in range(80))
+        )
+        assert [r.status for r in statuses] == [202] * 80
+
+    setup.run(scenario)
+
+
+def test_an_endless_chunked_body_is_cut_off_at_the_limit(tmp_path: Path) -> None:
+    """A client streaming without Content-Length is answered 413 once it passes the limit, and
+    the gateway stops reading: it does not take in the whole stream first."""
+    setup = make_setup(tmp_path, max_body_bytes=65_536)
+
+    async def scenario(client: Client) -> None:
+        host, port = client._base_url.host, client._base_url.port  # type: ignore[union-attr]
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            (
+                "POST /v1/payments HTTP/1.1\r\n"
+                f"Host: {host}\r\n"
+                f"Authorization: Bearer {setup.hawaco}\r\n"
+                "Content-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+        )
+        chunk = b"%x\r\n%s\r\n" % (16_384, b" " * 16_384)
+        sent = 0
+        response = asyncio.create_task(reader.read(65_536))
+        async with asyncio.timeout(30):
+            while not response.done() and sent < 1_073_741_824:
+                writer.write(chunk)
+                sent += 16_384
+                drain = asyncio.ensure_future(writer.drain())
+                await asyncio.wait({drain, response}, return_when=asyncio.FIRST_COMPLETED)
+                if not drain.done():  # the gateway stopped reading and answered
+                    drain.cancel()
+                    break
+                if drain.exception() is not None:  # it closed the connection
+                    break
+        head = await asyncio.wait_for(response, 10)
+        writer.transport.abort()
+        assert head.startswith(b"HTTP/1.1 413"), head[:200]
+        assert b"body_too_large" in head
+        # Socket buffers hold some megabytes; the gigabyte was never read.
+        assert sent < 64 * 1_048_576, sent
+
+    setup.run(scenario)
+    assert setup.publisher.records == []
+
+
 def test_limits_are_413(tmp_path: Path) -> None:
     setup = make_setup(tmp_path, max_batch=10, max_body_bytes=4096)
 
@@ -417,6 +517,9 @@ def test_limits_are_413(tmp_path: Path) -> None:
         )
         assert streamed.status == 413
         assert (await streamed.json())["error"] == "body_too_large"
+        sent = streamed.request_info.headers
+        assert "Content-Length" not in sent
+        assert sent["Transfer-Encoding"] == "chunked"
         fits = await client.post("/v1/payments", json=[payment(0)] * 3, headers=setup.auth())
         assert fits.status == 202
 
@@ -579,7 +682,7 @@ def test_the_openapi_document_is_valid_and_matches_the_limits() -> None:
     assert not valid("PaymentInput", payment(0, district="atlantis"))
     assert not valid("PaymentInput", payment(0, amount_vnd=0))
     assert not valid("AccountInput", account(0, type="frozen"))
-    for code in ("202", "400", "401", "413", "415", "422", "503"):
+    for code in ("202", "400", "401", "413", "415", "422", "429", "503"):
         assert code in document["paths"]["/v1/accounts"]["post"]["responses"]
 
 
