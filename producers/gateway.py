@@ -39,6 +39,9 @@ events by `holder`, at most `events_per_record` events and `max_record_bytes` by
 out can complete later); re-sending it is safe because workers deduplicate on
 `(source, event_id)`. A request answered 202 is in Kafka.
 
+With `tls_cert` and `tls_key` (PEM files) the gateway serves HTTPS only (TLS 1.2 or later);
+without them, plain HTTP, for use behind a TLS-terminating proxy or on a private network.
+
 The gateway never logs bodies or tokens: one structured access-log line per request names the
 method, the route, the status, the duration, the token's source and the item count.
 """
@@ -50,6 +53,7 @@ import contextlib
 import logging
 import math
 import signal
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -62,7 +66,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless import __version__
@@ -156,6 +160,29 @@ class GatewaySettings(BaseSettings):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     shutdown_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     create_topics: bool = True
+    tls_cert: Path | None = Field(default=None, description="PEM certificate chain: serve HTTPS.")
+    tls_key: Path | None = Field(default=None, description="PEM private key of `tls_cert`.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GatewaySettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key for HTTPS, or neither for HTTP")
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server TLS context of `tls_cert`/`tls_key`, or None for plain HTTP."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise GatewayError(
+                f"cannot load the TLS certificate {self.tls_cert} and key {self.tls_key}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        return context
 
 
 class GatewayError(CashlessError):
@@ -850,6 +877,7 @@ async def run_gateway(
     Raises `GatewayError` when the address cannot be bound.
     """
     settings = gateway.settings
+    tls = settings.ssl_context()
     loop = asyncio.get_running_loop()
     signals: tuple[signal.Signals, ...] = ()
     if stop is None:
@@ -865,7 +893,7 @@ async def run_gateway(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
@@ -875,7 +903,8 @@ async def run_gateway(
                 "(or CASHLESS_GATEWAY_PORT)"
             ) from None
         if started is not None:
-            started(f"http://{settings.host}:{settings.port}")
+            scheme = "http" if tls is None else "https"
+            started(f"{scheme}://{settings.host}:{settings.port}")
         await stop.wait()
     finally:
         await runner.cleanup()

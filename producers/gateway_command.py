@@ -93,6 +93,17 @@ def _serve_options(func: _F) -> _F:
         ),
         _tokens_file_option,
         click.option(
+            "--tls-cert",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="PEM certificate (chain) to serve HTTPS with; needs --tls-key "
+            "[CASHLESS_GATEWAY_TLS_CERT].",
+        ),
+        click.option(
+            "--tls-key",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="PEM private key of --tls-cert [CASHLESS_GATEWAY_TLS_KEY].",
+        ),
+        click.option(
             "--bootstrap-servers",
             help="Kafka bootstrap servers [env CASHLESS_BOOTSTRAP_SERVERS; 127.0.0.1:9092].",
         ),
@@ -141,6 +152,8 @@ def _serve(
     rate_limit: float | None,
     rate_burst: int | None,
     tokens_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     bootstrap_servers: str | None,
     topic_prefix: str | None,
     send_timeout: float | None,
@@ -154,6 +167,8 @@ def _serve(
         rate_limit_per_second=rate_limit,
         rate_limit_burst=rate_burst,
         tokens_file=tokens_file,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         send_timeout_seconds=send_timeout,
     )
     kafka = settings_from(

@@ -21,6 +21,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -55,6 +56,7 @@ from tests.replay_data import (
     payment_record,
     phone_number,
 )
+from tests.tls import SelfSigned
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +98,7 @@ class Gateway:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    verify: ssl.SSLContext | bool = True
 
     def output(self) -> str:
         return self.log.read_text("utf-8", errors="replace")
@@ -103,20 +106,34 @@ class Gateway:
     def push(self, kind: str, items: Any, token: str | None, **headers: str) -> httpx.Response:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return httpx.post(f"{self.url}/v1/{kind}", json=items, headers=headers, timeout=60)
+        return httpx.post(
+            f"{self.url}/v1/{kind}", json=items, headers=headers, timeout=60, verify=self.verify
+        )
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=10, verify=self.verify)
 
     def ready(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            return self.get("/readyz").status_code == 200
         except httpx.HTTPError:
             return False
 
 
 @contextmanager
 def gateway(
-    bootstrap: str, topic_prefix: str, tokens: Path, log_dir: Path, *extra: str
+    bootstrap: str,
+    topic_prefix: str,
+    tokens: Path,
+    log_dir: Path,
+    *extra: str,
+    tls: SelfSigned | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Gateway]:
+    """`cashless gateway` on a free port (HTTPS with `tls`), stopped with SIGTERM at the end."""
     port = free_port()
+    if tls is not None:
+        extra = (*extra, "--tls-cert", str(tls.cert), "--tls-key", str(tls.key))
     log = log_dir / f"gateway-{port}.log"
     command = [
         sys.executable,
@@ -135,15 +152,22 @@ def gateway(
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env={**clean_env(), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-    running = Gateway(f"http://127.0.0.1:{port}", process, log)
+    if tls is None:
+        running = Gateway(f"http://127.0.0.1:{port}", process, log)
+    else:
+        running = Gateway(f"https://127.0.0.1:{port}", process, log, tls.client_context())
     try:
 
         def alive() -> bool:
             assert process.poll() is None, running.output()
             try:
-                return httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200
+                return running.get("/healthz").status_code == 200
             except httpx.HTTPError:
                 return False
 

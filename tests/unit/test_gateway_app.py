@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,14 +27,16 @@ from openapi_spec_validator import validate as validate_openapi
 from prometheus_client import CollectorRegistry
 
 from cashless.cli import cli
+from cashless.errors import ConfigError
 from cashless.privacy import is_pseudonym
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
-from cashless.settings import KafkaSettings
+from cashless.settings import KafkaSettings, settings_from
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
 from producers.anonymise import Anonymiser
 from producers.gateway import (
     Gateway,
+    GatewayError,
     GatewaySettings,
     KafkaPublisher,
     OutRecord,
@@ -45,6 +48,7 @@ from producers.gateway import (
 from producers.gateway_tokens import TokenStore, TokenVerifier
 from tests.conftest import free_port
 from tests.replay_data import card_number, citizen_id, full_name, phone_number
+from tests.tls import self_signed
 
 KEY = b"unit-test-pseudonym-key-0123456789"
 NOW = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
@@ -91,8 +95,14 @@ class Setup:
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         return self.registry.get_sample_value(name, labels or {}) or 0.0
 
-    def run(self, scenario: Callable[[Client], Awaitable[None]]) -> None:
-        """Serve with `run_gateway` (as `cashless gateway` does) on a free port, run `scenario`."""
+    def run(
+        self,
+        scenario: Callable[[Client], Awaitable[None]],
+        *,
+        trust: ssl.SSLContext | None = None,
+    ) -> None:
+        """Serve with `run_gateway` (as `cashless gateway` does) on a free port, run `scenario`
+        with a client of the served URL (trusting the certificate in `trust` for HTTPS)."""
 
         async def go() -> None:
             stop = asyncio.Event()
@@ -102,7 +112,8 @@ class Setup:
                 while not urls:
                     assert not server.done(), server.result()
                     await asyncio.sleep(0.01)
-                async with aiohttp.ClientSession(base_url=urls[0]) as client:
+                connector = aiohttp.TCPConnector(ssl=trust if trust is not None else True)
+                async with aiohttp.ClientSession(base_url=urls[0], connector=connector) as client:
                     await scenario(client)
             finally:
                 stop.set()
@@ -814,3 +825,44 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+
+
+def test_with_a_certificate_the_gateway_serves_https_only(tmp_path: Path) -> None:
+    tls = self_signed(tmp_path / "tls")
+    setup = make_setup(tmp_path, tls_cert=tls.cert, tls_key=tls.key)
+
+    async def scenario(client: Client) -> None:
+        ok = await client.post("/v1/payments", json=[payment(0)], headers=setup.auth())
+        assert ok.status == 202
+        assert ok.url.scheme == "https"
+        url = str(ok.url.origin())
+        async with aiohttp.ClientSession() as untrusting:
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await untrusting.get(f"{url}/healthz")
+        plain = url.replace("https://", "http://")
+        async with aiohttp.ClientSession() as other:
+            with pytest.raises(aiohttp.ClientError):
+                await other.post(plain + "/v1/payments", json=[payment(1)], headers=setup.auth())
+
+    setup.run(scenario, trust=tls.client_context())
+    assert [e.event_id for e in decoded(setup.publisher.records)] == ["p-0"]
+
+
+def test_tls_needs_both_files_and_says_clearly_when_they_are_bad(tmp_path: Path) -> None:
+    tls = self_signed(tmp_path / "tls")
+    with pytest.raises(ValueError, match="both tls_cert and tls_key"):
+        GatewaySettings(tls_cert=tls.cert)
+    with pytest.raises(ConfigError, match="both tls_cert and tls_key"):
+        settings_from(GatewaySettings, tls_key=tls.key)
+    other = self_signed(tmp_path / "other", "other")
+    with pytest.raises(GatewayError, match="cannot load the TLS certificate"):
+        GatewaySettings(tls_cert=tls.cert, tls_key=other.key).ssl_context()
+    with pytest.raises(GatewayError, match="cannot load the TLS certificate"):
+        GatewaySettings(tls_cert=tmp_path / "none.crt", tls_key=tls.key).ssl_context()
+    context = GatewaySettings(tls_cert=tls.cert, tls_key=tls.key).ssl_context()
+    assert context is not None
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert GatewaySettings().ssl_context() is None
