@@ -301,14 +301,16 @@ class Worker:
         After a restart, Faust sometimes never fetches a partition whose committed offset is
         none or 0 (aiokafka's seek to committed leaves it to `auto_offset_reset`): seen after
         `kill -9` of a worker that had not yet committed every partition, the restarted worker
-        owning all partitions and idle on some, for good.
+        owning all partitions and idle on some, for good. The seek runs in the consumer's own
+        thread (`seek_wait`): Faust's `Consumer.seek` calls aiokafka from the event loop's
+        thread, which resolves the fetcher's futures from the wrong thread.
         """
         consumer: Any = self.app.consumer  # the aiokafka driver's Consumer
         inputs = {self.topics.events, self.topics.accounts}
         committed = await consumer.seek_to_committed()
-        for tp, offset in committed.items():
-            if tp.topic in inputs and not offset:
-                await consumer.seek(tp, 0)
+        unstarted = {tp: 0 for tp, offset in committed.items() if tp.topic in inputs and not offset}
+        if unstarted:
+            await consumer.seek_wait(unstarted)
 
     async def _report_stalled_partitions(self) -> None:
         """Log the input partitions that have records to read but did not move since last time.
