@@ -193,7 +193,7 @@ class EventDecoder:
         if fast is not None:
             try:
                 decoded = fast.decode(text)
-            except (msgspec.ValidationError, msgspec.DecodeError):
+            except (msgspec.DecodeError, RecursionError):
                 pass
             else:
                 if isinstance(decoded, list):
@@ -203,6 +203,10 @@ class EventDecoder:
             generic = msgspec.json.decode(text)
         except msgspec.DecodeError as exc:
             return _unparseable("bad_json", str(exc))
+        except RecursionError:
+            # msgspec parses nested values recursively: without this, one deeply nested record
+            # (`[[[[…`, ~1000 levels) would raise out of every consumer that decodes it.
+            return _unparseable("bad_json", "arrays or objects nested too deeply")
         items = enumerate(generic) if isinstance(generic, list) else [(None, generic)]
         events: list[tuple[int | None, Event]] = []
         rejections: list[Rejection] = []

@@ -240,6 +240,9 @@ def read_jsonl(
                 yield consumed, SourceLine(number, raw, rejection=_unparsed(raw, exc))
             except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 in a string
                 yield consumed, SourceLine(number, raw, rejection=_rejection("bad_utf8", str(exc)))
+            except RecursionError:  # msgspec parses nested values recursively
+                rejection = _rejection("bad_json", "arrays or objects nested too deeply")
+                yield consumed, SourceLine(number, raw, rejection=rejection)
 
 
 def read_csv(
