@@ -158,11 +158,7 @@ class Stack:
     def down(self, purge: bool = False, progress: Callable[[str], None] = logger.info) -> None:
         """Stop the processes this stack started; with `purge`, delete the data directory too."""
         for component in reversed(self.components):
-            pid = self._pid(component.name)
-            if pid is not None:
-                progress(f"stopping {component.name} (pid {pid})")
-                _stop(pid)
-            self._pid_file(component.name).unlink(missing_ok=True)
+            self.stop(component.name, progress)
         if purge and self.data_dir.exists():
             if not (self.data_dir / _MARKER).exists():
                 raise StackError(
@@ -171,6 +167,16 @@ class Stack:
                 )
             shutil.rmtree(self.data_dir)
             progress(f"deleted {self.data_dir}")
+
+    def stop(self, name: str, progress: Callable[[str], None] = logger.info) -> None:
+        """Stop one component this stack started, keeping its state; `up` starts it again."""
+        if name not in {c.name for c in self.components}:
+            raise StackError(f"no component named {name!r} in the stack")
+        pid = self._pid(name)
+        if pid is not None:
+            progress(f"stopping {name} (pid {pid})")
+            _stop(pid)
+        self._pid_file(name).unlink(missing_ok=True)
 
     def status(self) -> list[ComponentStatus]:
         """The state of each component: its pid when running, and whether it answers as ready."""

@@ -170,6 +170,12 @@ class _KafkaOutput:
             sink.send_payments(key, group)
         for holder, owned in accounts.items():
             sink.send_accounts(holder, owned)
+        if sink.stats.failed:
+            # Stop at the first records Kafka did not take: a live run would otherwise go on
+            # generating (and losing) events until it ends, and only then report the loss.
+            raise CashlessError(
+                f"{sink.stats.failed} Kafka records failed to deliver; stopping the simulation"
+            )
 
 
 class _Tally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -68,7 +69,14 @@ def stack_settings(data_dir: Path, target_port: int | None = None) -> StackSetti
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The real stack for the whole test session, stopped and purged at the end."""
     target_port = free_port()
-    settings = stack_settings(tmp_path_factory.mktemp("stack"), target_port)
+    with started_stack(stack_settings(tmp_path_factory.mktemp("stack"), target_port)) as running:
+        yield running
+
+
+@contextmanager
+def started_stack(settings: StackSettings) -> Iterator[RunningStack]:
+    """A stack started with `settings`; its first worker target is the reserved target port."""
+    target_port = int(settings.worker_targets.split(",")[0].rsplit(":", 1)[1])
     stack = Stack(settings)
     try:
         stack.up()

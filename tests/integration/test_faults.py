@@ -1,0 +1,283 @@
+"""Fault matrix against the real servers: Kafka restarted under load, Prometheus restarted, a
+data directory that is full or read-only at start.
+
+The module runs its own stack (Kafka, Prometheus, Alertmanager on free ports under a temporary
+directory), because stopping the session's broker would break the tests running beside it. Each
+fault ends with a worker's /metrics compared with the ground truth of what was accepted. (Worker
+faults, kill -9 and rebalance, are in `test_worker_e2e.py`.)
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from cashless.schema import PaymentEvent
+from cashless.taxonomy import METHODS, load_taxonomy
+from cashless.topics import Topics
+from cashless.truth import expected_metrics
+from ops.stack import Stack
+from producers.simulator import HANOI
+from tests.conftest import (
+    ROOT,
+    RunningStack,
+    free_port,
+    stack_settings,
+    started_stack,
+    wait_for,
+)
+from tests.integration.test_gateway import Sender, add_token, gateway
+from tests.integration.test_worker_e2e import (
+    Dataset,
+    Series,
+    WorkerProcess,
+    difference,
+    environment,
+    merged,
+)
+
+pytestmark = pytest.mark.integration
+
+PACKAGED_DISTRICTS = ROOT / "cashless" / "data" / "districts.csv"
+# Re-sent records are dropped as duplicates by design: how many is not part of the truth.
+REDELIVERY = "cashless_events_duplicate_total"
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of this module's own, so that its servers can be stopped without harming others.
+
+    Prometheus scrapes two worker targets: the reserved `target_port`, and a port nothing ever
+    listens on, so that `CashlessWorkerDown` is firing by the time the Prometheus test runs.
+    """
+    target_port = free_port()
+    settings = stack_settings(tmp_path_factory.mktemp("faults-stack"), target_port)
+    settings = settings.model_copy(
+        update={"worker_targets": f"127.0.0.1:{target_port},127.0.0.1:{free_port()}"}
+    )
+    with started_stack(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def restart(stack: Stack, name: str) -> None:
+    """Stop one server of the stack and start it again on the same port with the same state."""
+    stack.stop(name)
+    stack.up()
+
+
+def end_offset(bootstrap: str, topic: str) -> int:
+    """The sum of the end offsets of a topic's partitions (0 when it does not exist yet)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        consumer.close()
+
+
+def wait_truth(
+    pairs: list[tuple[WorkerProcess, dict[Series, float]]], ignore: set[str], timeout: float
+) -> None:
+    """Wait until each worker's /metrics equal its truth (series named in `ignore` aside)."""
+    last: list[str] = []
+
+    def equal() -> bool:
+        nonlocal last
+        last = []
+        for worker, truth in pairs:
+            union, _ = merged([worker])
+            actual = {s: v for s, v in union.items() if s[0] not in ignore}
+            last += difference(actual, {s: v for s, v in truth.items() if s[0] not in ignore})
+        return not last
+
+    try:
+        wait_for(equal, timeout=timeout, what="the workers' /metrics to equal the ground truth")
+    except AssertionError:
+        logs = "\n".join(w.log.read_text()[-3000:] for w, _ in pairs)
+        raise AssertionError(f"{len(last)} differences, e.g. {last[:10]}\n{logs}") from None
+
+
+def redelivered(worker: WorkerProcess) -> float:
+    return sum(v for (name, _), v in (worker.metrics() or {}).items() if name == REDELIVERY)
+
+
+# -- Kafka stopped and restarted while the simulator and the gateway send --------------------------
+
+
+@dataclass
+class PushingClient(Sender):
+    """The gateway tests' client (re-sends a batch answered 503 until it is answered 202), with
+    clean live payments whose ground truth can be computed: `events` are those answered 202."""
+
+    source: str = "fault-gateway"
+    events: list[PaymentEvent] = field(default_factory=list)
+
+    def batch(self, number: int, size: int = 40) -> list[PaymentEvent]:
+        taxonomy = load_taxonomy()
+        rng = random.Random(number)
+        segments = sorted(taxonomy.segments)
+        districts = sorted(taxonomy.districts)
+        now = datetime.now(HANOI).replace(microsecond=0)
+        events = []
+        for i in range(size):
+            channel, segment = rng.choice(segments[:6])
+            item = {
+                "schema": 1,
+                "event_id": f"gw-{number}-{i}",
+                "occurred_at": now.isoformat(),
+                "source": self.source,
+                "channel": channel,
+                "segment": segment,
+                "district": rng.choice(districts[:5]),
+                "method": rng.choice(METHODS),
+                "amount_vnd": rng.randrange(1_000, 2_000_000),
+            }
+            events.append(msgspec.convert(item, PaymentEvent))
+        return events
+
+    def push_more(self, events: int, timeout: float) -> None:
+        """Wait until `events` more events than now are answered 202."""
+        target = len(self.events) + events
+        wait_for(lambda: len(self.events) >= target, timeout=timeout, what=f"{events} more 202s")
+
+    def run(self) -> None:
+        try:
+            number = 0
+            while not self.stop.is_set():
+                events = self.batch(number)
+                body = msgspec.to_builtins(events)
+                while True:
+                    response = self.gw.push("payments", body, self.token)
+                    self.statuses[response.status_code] += 1
+                    if response.status_code == 202:
+                        self.events += events
+                        self.accepted += [e.event_id for e in events]
+                        break
+                    assert response.status_code == 503, response.text
+                    self.retry_after.add(response.headers["Retry-After"])
+                    # A real client waits Retry-After seconds; the outage is shorter than that.
+                    self.stop.wait(0.2)
+                number += 1
+                self.stop.wait(0.05)
+        except BaseException as exc:
+            self.error = exc
+
+
+def test_kafka_restart_while_simulator_and_gateway_send_loses_and_doubles_nothing(
+    own_stack: RunningStack, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    stack = own_stack.stack
+    sim_dir, gw_dir, failing_dir = tmp_path / "sim", tmp_path / "gw", tmp_path / "failing"
+    for directory in (sim_dir, gw_dir, failing_dir):
+        directory.mkdir()
+    shutil.copy(PACKAGED_DISTRICTS, gw_dir / "run.districts.csv")
+    sim = Dataset(f"fs{uuid.uuid4().hex[:8]}.", {}, sim_dir / "run.districts.csv", 0)
+    pushed = Dataset(f"fg{uuid.uuid4().hex[:8]}.", {}, gw_dir / "run.districts.csv", 0)
+    failing_prefix = f"ff{uuid.uuid4().hex[:8]}."
+    env = environment(own_stack)
+
+    def simulate(
+        directory: Path, prefix: str, seconds: int, **extra_env: str
+    ) -> subprocess.Popen[str]:
+        command = [
+            *(sys.executable, "-m", "cashless.cli", "simulate", "--rate", "150/s"),
+            *("--duration", f"{seconds}s", "--population-scale", "0.0002", "--seed", "5"),
+            *("--topic-prefix", prefix, "--truth", str(directory / "run.truth.json")),
+            *("--districts-out", str(directory / "run.districts.csv")),
+        ]
+        with (directory / "simulate.log").open("w") as log:
+            return subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**env, **extra_env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+    simulator = simulate(sim_dir, sim.prefix, 45)
+    wait_for(sim.districts.exists, timeout=60, what="the simulator to start")
+    workers.append(WorkerProcess(own_stack, sim, f"fsim-{uuid.uuid4().hex[:6]}", sim_dir / "w"))
+    workers.append(WorkerProcess(own_stack, pushed, f"fgw-{uuid.uuid4().hex[:6]}", gw_dir / "w"))
+    tokens = tmp_path / "tokens.json"
+    token = add_token(tokens, "fault-gateway")
+    with gateway(own_stack.bootstrap, pushed.prefix, tokens, tmp_path, "--send-timeout", "3") as gw:
+        wait_for(gw.ready, timeout=60, what="the gateway to reach Kafka")
+        client = PushingClient(gw, token)
+        thread = threading.Thread(target=client.run, daemon=True)
+        thread.start()
+        wait_for(lambda: client.statuses[202] >= 3, timeout=60, what="202s before the outage")
+        wait_for(lambda: workers[0].metrics(), timeout=120, what="the worker to serve metrics")
+        # A simulator whose records may wait only 3 s for Kafka: it must stop with an error as
+        # soon as records fail, long before its minute is up, and write no truth.
+        failing = simulate(
+            failing_dir,
+            failing_prefix,
+            60,
+            CASHLESS_PRODUCER_DELIVERY_TIMEOUT_MS="3000",
+            CASHLESS_PRODUCER_REQUEST_TIMEOUT_MS="1000",
+            CASHLESS_PRODUCER_FLUSH_TIMEOUT_SECONDS="5",
+        )
+        events_topic = Topics(failing_prefix).events
+        wait_for(
+            lambda: end_offset(own_stack.bootstrap, events_topic) > 0,
+            timeout=60,
+            what="the short-timeout simulator to send",
+        )
+        assert simulator.poll() is None, "the outage must come while the simulator sends"
+
+        stack.stop("kafka")
+        wait_for(lambda: client.statuses[503] >= 3, timeout=60, what="503s during the outage")
+        assert not gw.ready()
+        failing.wait(timeout=45)
+        stack.up()
+
+        wait_for(gw.ready, timeout=90, what="the gateway to reconnect")
+        client.push_more(200, timeout=60)
+        client.stop.set()
+        thread.join(timeout=60)
+    assert client.error is None, client.error
+    assert client.retry_after == {"5"}, "every 503 tells when to come back"
+
+    assert simulator.wait(timeout=180) == 0, (sim_dir / "simulate.log").read_text()
+    failed = (failing_dir / "simulate.log").read_text()
+    assert failing.returncode == 1, failed
+    assert "failed to deliver" in failed, failed
+    assert not (failing_dir / "run.truth.json").exists(), "no truth for a run Kafka did not take"
+
+    sim_truth = {
+        (item["name"], tuple(sorted(item["labels"].items()))): float(item["value"])
+        for item in msgspec.json.decode((sim_dir / "run.truth.json").read_bytes())
+    }
+    gw_truth = expected_metrics(client.events, [], load_taxonomy()).values
+    assert sum(v for (n, _), v in gw_truth.items() if n == "cashless_payments_total") == len(
+        client.events
+    )
+    wait_truth([(workers[0], sim_truth), (workers[1], gw_truth)], ignore={REDELIVERY}, timeout=180)
+    sent = sum(v for (name, _), v in sim_truth.items() if name == "cashless_payments_total")
+    print(
+        f"\nKafka restart: simulator {sent:.0f} payments, gateway {len(client.events)} accepted "
+        f"with 202, {client.statuses[503]} answered 503; re-sent records dropped as duplicates: "
+        f"simulator {redelivered(workers[0]):.0f}, gateway {redelivered(workers[1]):.0f}"
+    )
