@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install demo test lint unit integration bench fuzz clean
 
 install: $(VENV)/.installed .cashless/cache/.kafka-fetched
 	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
@@ -57,6 +57,21 @@ $(BENCH_VENV)/.installed: pyproject.toml $(VENV)/.installed
 
 bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python bench/pipeline.py --peer-python $(BENCH_VENV)/bin/python $(if $(BENCH_QUICK),--quick)
+
+# Long fuzz runs, not part of `make test` (about 15 minutes): the parser properties with
+# FUZZ_EXAMPLES examples each, atheris on the decoder (skipped, said so, if it does not install),
+# and schemathesis against a real gateway and Kafka with FUZZ_API_EXAMPLES per operation, mode
+# and credential. Each step prints how many inputs it tried.
+FUZZ_EXAMPLES ?= 10000
+FUZZ_ATHERIS_RUNS ?= 300000
+FUZZ_API_EXAMPLES ?= 300
+
+fuzz: install
+	CASHLESS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_parser_fuzz.py
+	@if $(BIN)/pip install -q -e '.[fuzz]'; then \
+	  $(BIN)/python -m fuzz.fuzz_decoder -runs=$(FUZZ_ATHERIS_RUNS) -dict=fuzz/event.dict -print_final_stats=1; \
+	else echo "atheris does not install on this machine: its run is skipped"; fi
+	CASHLESS_FUZZ_API_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_gateway_fuzz.py
 
 clean:
 	-$(BIN)/cashless stack down --purge

@@ -18,17 +18,19 @@ A push is checked in this order, and the first failure answers:
    `producers.gateway_ratelimit`);
 2. `415` with a Content-Type that is not JSON (no Content-Type is read as JSON);
 3. `413` when the body is larger than `max_body_bytes` (default 1 MiB);
-4. `400` when the body is not UTF-8 JSON, is neither an array nor an object, is empty, or
-   nests too deeply;
+4. `400` when the body is not UTF-8 JSON, is neither an array nor an object, is empty,
+   nests too deeply, or the client closed the connection before sending all of it;
 5. `413` when it holds more than `max_batch` items (default 500);
 6. `422` when any item is invalid. Every item is anonymised first (`producers.anonymise`:
    personal fields dropped, `payer`/`holder` pseudonymised), then decoded with the shared
    `EventDecoder` (contract 1), and its `source` must be the token's own (else the item's reason
    is `source_mismatch`: a token can only ever send for its source, and the error names which
-   items were wrong). The body lists `{"index", "reason", "detail"}` per bad item, and NOTHING of
-   the request is sent: a request is all or nothing, so a client fixes it and sends it whole
-   again. Validation comes before the Kafka check, so that a bad batch is told so even during
-   an outage instead of being retried forever;
+   items were wrong); `payer`/`holder` must be a string or an integer (anything else there is
+   `invalid_field:payer`/`holder`, not hashed into a pseudonym). The body lists
+   `{"index", "reason", "detail"}` per bad item, and NOTHING of the request is sent: a request
+   is all or nothing, so a client fixes it and sends it whole again. Validation comes before
+   the Kafka check, so that a bad batch is told so even during an outage instead of being
+   retried forever;
 7. `503` with `Retry-After` when Kafka is unreachable or did not acknowledge in time;
 8. `202` with `{"accepted": n, "records": k}` only after Kafka acknowledged every record
    (acks=all, idempotent producer).
@@ -631,6 +633,17 @@ class Gateway:
             if event.source != source:
                 detail = f"source {event.source!r} is not the token's source {source!r}"
                 errors.append(ItemError(index, "source_mismatch", detail))
+        # The scrubber pseudonymises any value of these fields; only identifiers are taken.
+        field = "payer" if kind == "payments" else "holder"
+        mistyped = {
+            i
+            for i, item in enumerate(items)
+            if isinstance(item, dict) and not _is_identifier(item.get(field))
+        }
+        if mistyped:
+            detail = f"`{field}` must be a string or an integer (an identifier or a pseudonym)"
+            errors = [e for e in errors if e.index not in mistyped]
+            errors += [ItemError(i, f"invalid_field:{field}", detail) for i in mistyped]
         errors.sort(key=lambda e: e.index)
         return list(result.events), errors
 
@@ -798,6 +811,10 @@ class Gateway:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        except ConnectionResetError:  # the client left mid-body: a client error, not a 500
+            raise _Reject(
+                400, "incomplete_body", "the connection closed before the whole body arrived"
+            ) from None
         try:
             parsed = _json_any.decode(body)
         except UnicodeDecodeError:  # msgspec raises it for invalid UTF-8 inside a string
@@ -846,6 +863,10 @@ class Gateway:
 
     async def _openapi_json(self, request: web.Request) -> web.Response:
         return web.Response(body=self._openapi, content_type="application/json")
+
+
+def _is_identifier(value: Any) -> bool:
+    return value is None or isinstance(value, str) or type(value) is int
 
 
 def _too_deep() -> _Reject:
@@ -966,7 +987,7 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
             "method": {"type": "string", "enum": list(METHODS)},
             "amount_vnd": {"type": "integer", "minimum": 1, "maximum": 10**12},
             "payer": {
-                "type": "string",
+                "type": ["string", "integer", "null"],
                 "description": "The payer's identifier (phone, ID or wallet number); the gateway "
                 "replaces it with a keyed pseudonym.",
             },
@@ -980,7 +1001,7 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
             **common,
             "type": {"type": "string", "enum": ["opened", "closed"]},
             "holder": {
-                "type": "string",
+                "type": ["string", "integer"],
                 "minLength": 1,
                 "description": "The holder's identifier; the gateway replaces it with a keyed "
                 "pseudonym (the same person gets the same pseudonym from every provider).",

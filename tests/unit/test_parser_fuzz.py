@@ -54,6 +54,7 @@ DECODER = EventDecoder(TAXONOMY, clock=lambda: NOW)
 INPUTS: Counter[str] = Counter()
 
 Kind = str  # "payments", "accounts" or "mixed"
+KINDS: tuple[Kind, ...] = ("payments", "accounts", "mixed")
 PAYMENT_FIELDS = tuple(PaymentEvent.__struct_fields__)
 ACCOUNT_FIELDS = tuple(AccountEvent.__struct_fields__)
 ALL_FIELDS = frozenset(PAYMENT_FIELDS) | frozenset(ACCOUNT_FIELDS)
@@ -439,7 +440,7 @@ def mutated(draw: st.DrawFn, kind: str) -> tuple[dict[str, Any], str]:
 
 
 @fuzz(400)
-@given(st.binary(max_size=2048), st.sampled_from(["payments", "accounts", "mixed"]))
+@given(st.binary(max_size=2048), st.sampled_from(KINDS))
 def test_arbitrary_bytes_are_accepted_or_rejected_never_raised(data: bytes, kind: Kind) -> None:
     check_sound(data, kind, decode(data, kind, "bytes"))
 
@@ -448,7 +449,7 @@ def test_arbitrary_bytes_are_accepted_or_rejected_never_raised(data: bytes, kind
 @given(
     json_values | st.lists(json_values, max_size=8),
     st.booleans(),
-    st.sampled_from(["payments", "accounts", "mixed"]),
+    st.sampled_from(KINDS),
 )
 def test_arbitrary_json_gets_the_contracts_verdict(
     value: Any, ascii_only: bool, kind: Kind

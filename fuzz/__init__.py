@@ -1,0 +1,1 @@
+"""Long fuzzing harnesses (`make fuzz`), not part of `make test`."""
