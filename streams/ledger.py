@@ -229,9 +229,11 @@ class PaymentLedger:
         if cell is None:
             cell = hour[minute] = [0, 0, 0, 0, -1]
         if position > cell[4]:
-            values = (1, int(noncash), amount, amount if noncash else 0)
-            for i, v in enumerate(values):
-                cell[i] += v
+            values = (1, 1, amount, amount) if noncash else (1, 0, amount, 0)
+            cell[0] += 1
+            cell[1] += values[1]
+            cell[2] += amount
+            cell[3] += values[3]
             cell[4] = position
             dirty_cells.add(hour_key)
             self._aggregate(state, event.channel, event.segment, event.district, minute, values)
@@ -264,15 +266,16 @@ class PaymentLedger:
     ) -> None:
         cells = self._segment(state, channel, segment)
         cells.minutes.add(minute, values)
-        day = cells.days.get(local_day(minute * MINUTE))
+        day_index = local_day(minute * MINUTE)
+        day = cells.days.get(day_index)
         if day is None:
-            day = cells.days[local_day(minute * MINUTE)] = [0, 0]
+            day = cells.days[day_index] = [0, 0]
         day[0] += values[0]
         day[1] += values[1]
         series = state.districts.get(district)
         if series is None:
             series = state.districts[district] = MinuteSeries(2)
-        series.add(minute, values[:2])
+        series.add(minute, values)  # a series adds its own width's first values
 
     def _sweep(self, p: str, state: _Partition, clock: float | None, out: BatchOutcome) -> None:
         """Forget what can no longer matter: once per event-time day, not per batch."""

@@ -34,19 +34,20 @@ class MinuteSeries:
         return self._buckets
 
     def add(self, minute: int, values: Sequence[int]) -> None:
-        """Add `values` to the bucket of `minute` (an epoch minute)."""
+        """Add the first `width` of `values` to the bucket of `minute` (an epoch minute)."""
         bucket = self._buckets.get(minute)
         if bucket is None:
-            bucket = self._buckets[minute] = [0] * self._width
-        for i, v in enumerate(values):
-            bucket[i] += v
+            self._buckets[minute] = bucket = list(values[: self._width])
+        else:
+            for i in range(self._width):
+                bucket[i] += values[i]
         end = self._end
         if end is not None and minute < end:
             for name, length in WINDOW_MINUTES.items():
                 if minute >= end - length:
                     sums = self._sums[name]
-                    for i, v in enumerate(values):
-                        sums[i] += v
+                    for i in range(self._width):
+                        sums[i] += values[i]
 
     def window(self, name: str, end: int) -> Sequence[int]:
         """The counter sums over `[end − W, end)` (in minutes) for window `name`."""
