@@ -6,10 +6,12 @@ environment, which wins over the default; `settings_from` is the one place that 
 
 from __future__ import annotations
 
+import logging
+import ssl
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless.errors import ConfigError
@@ -42,10 +44,110 @@ class TaxonomySettings(_Settings):
 
 
 class KafkaSettings(_Settings):
-    """How clients reach Kafka, and the prefix of the project's topic names."""
+    """How clients reach Kafka, and the prefix of the project's topic names.
+
+    Security (env `CASHLESS_KAFKA_*`) applies to every client the project makes: the producers'
+    kafka-python clients (`kafka_python_config`), the gateway's and the worker's aiokafka
+    clients (`aiokafka_config`) and the Faust app (`streams.credentials`). `SASL_*` protocols
+    need a username and password; `SSL`/`SASL_SSL` verify the brokers against `kafka_ssl_cafile`
+    (default: the system's CAs), and `kafka_ssl_certfile`/`kafka_ssl_keyfile` add a client
+    certificate. The password is a `SecretStr`: it is never printed, logged or exported.
+    """
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        if self.uses_sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"{self.kafka_security_protocol} needs CASHLESS_KAFKA_SASL_USERNAME and "
+                "CASHLESS_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("kafka_ssl_keyfile needs kafka_ssl_certfile")
+        return self
+
+    @property
+    def uses_sasl(self) -> bool:
+        """True for SASL_PLAINTEXT and SASL_SSL."""
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """True for SSL and SASL_SSL."""
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for SSL/SASL_SSL (verifying brokers), else None."""
+        if not self.uses_tls:
+            return None
+        cafile = None if self.kafka_ssl_cafile is None else str(self.kafka_ssl_cafile)
+        context = ssl.create_default_context(cafile=cafile)
+        if self.kafka_ssl_certfile is not None:
+            context.load_cert_chain(self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        return context
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Security keyword arguments for kafka-python clients ({} for PLAINTEXT)."""
+        config = self._common()
+        if self.uses_tls:
+            config["ssl_check_hostname"] = True
+            for key in ("cafile", "certfile", "keyfile"):
+                path = getattr(self, f"kafka_ssl_{key}")
+                if path is not None:
+                    config[f"ssl_{key}"] = str(path)
+        return config
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """Security keyword arguments for aiokafka clients ({} for PLAINTEXT)."""
+        config = self._common()
+        if self.uses_tls:
+            config["ssl_context"] = self.ssl_context()
+        return config
+
+    def _common(self) -> dict[str, Any]:
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        config: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.uses_sasl:
+            config.update(self._sasl())
+        return config
+
+    def sasl_password(self) -> str | None:
+        """The SASL password for a client library: a `str` whose repr is masked, because
+        kafka-python logs its whole configuration dict at DEBUG level."""
+        password = self.kafka_sasl_password
+        return None if password is None else _MaskedSecret(password.get_secret_value())
+
+    def _sasl(self) -> dict[str, Any]:
+        # kafka-python and aiokafka log request bytes at DEBUG, the SASL handshake included, so
+        # with SASL their loggers are held at INFO: the password is never written to a log.
+        for name in ("kafka", "aiokafka"):
+            library = logging.getLogger(name)
+            if library.getEffectiveLevel() < logging.INFO:
+                library.setLevel(logging.INFO)
+        return {
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.sasl_password(),
+        }
+
+
+class _MaskedSecret(str):
+    """A secret used as a plain string, shown as asterisks by repr (dicts and containers)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'**********'"
 
 
 class WorkerSettings(_Settings):

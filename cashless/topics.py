@@ -8,7 +8,8 @@ cluster without sharing data.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -67,10 +68,18 @@ def ensure_topics(
     **client_config: object,
 ) -> None:
     """Create the topics that do not exist yet, and the extra `compacted` topics (name ->
-    partitions); existing ones are left as they are."""
+    partitions); existing ones are left as they are. `client_config` goes to kafka-python's
+    admin client (timeouts, and the security settings of `KafkaSettings.kafka_python_config`)."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)
+        with _auth_failures() as refused:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)
     except (KafkaError, OSError) as exc:
+        if refused:
+            raise CashlessError(
+                f"Kafka at {bootstrap_servers} refused the client's credentials: {refused[-1]}; "
+                "check CASHLESS_KAFKA_SASL_USERNAME, CASHLESS_KAFKA_SASL_PASSWORD and "
+                "CASHLESS_KAFKA_SASL_MECHANISM"
+            ) from exc
         raise CashlessError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
     try:
         existing = set(admin.list_topics())
@@ -91,3 +100,28 @@ def ensure_topics(
         raise CashlessError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
     finally:
         admin.close()
+
+
+class _AuthFailureHandler(logging.Handler):
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.found = found
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "AuthenticationFailedError" in message:
+            self.found.append(message.rsplit("AuthenticationFailedError: ", 1)[-1].split(" (")[0])
+
+
+@contextlib.contextmanager
+def _auth_failures() -> Iterator[list[str]]:
+    """Collect what kafka-python reports of refused credentials: its bootstrap only logs them,
+    then gives up with a bare timeout, which would hide the cause."""
+    found: list[str] = []
+    handler = _AuthFailureHandler(found)
+    kafka_logger = logging.getLogger("kafka")
+    kafka_logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        kafka_logger.removeHandler(handler)

@@ -377,6 +377,7 @@ class KafkaPublisher:
             max_request_size=DEFAULT_MAX_RECORD_BYTES,
             request_timeout_ms=int(s.connect_timeout_seconds * 1000),
             retry_backoff_ms=100,
+            **self._kafka.aiokafka_config(),
         )
 
     async def _connect(self) -> None:
@@ -394,6 +395,7 @@ class KafkaPublisher:
                     self._topics,
                     bootstrap_timeout_ms=timeout_ms,
                     request_timeout_ms=timeout_ms,
+                    **self._kafka.kafka_python_config(),
                 )
                 self._topics_done = True
             async with asyncio.timeout(self._settings.connect_timeout_seconds):

@@ -147,12 +147,14 @@ class KafkaEventSink:
         self._first_error: BaseException | None = None
         self._generation = 0
         self._closed = False
+        security = kafka.kafka_python_config()
         if create_topics:
-            ensure_topics(kafka.bootstrap_servers, self.topics)
+            ensure_topics(kafka.bootstrap_servers, self.topics, **security)
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=kafka.bootstrap_servers.split(","),
                 **self.settings.producer_config(),
+                **security,
             )
         except (KafkaError, OSError) as exc:
             raise CashlessError(

@@ -43,6 +43,7 @@ from cashless.taxonomy import Taxonomy
 from cashless.topics import Topics, ensure_topics
 from cashless.truth import Truth, window_end
 from streams.coverage import AccountLedger
+from streams.credentials import faust_credentials
 from streams.ledger import BatchOutcome, PaymentLedger
 from streams.local_store import STORE_OPTIONS, LocalStore
 from streams.metrics import ExportSettings, MetricsCollector, current_values
@@ -117,6 +118,7 @@ class Worker:
         app = faust.App(
             s.app_id,
             broker=[f"kafka://{server}" for server in self.kafka.bootstrap_servers.split(",")],
+            broker_credentials=faust_credentials(self.kafka),
             store="rocksdb://",
             datadir=str(self.datadir),
             web_host=s.web_host,
@@ -376,6 +378,7 @@ class Worker:
             bootstrap_servers=self.kafka.bootstrap_servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **self.kafka.aiokafka_config(),
         )
         await consumer.start()
         try:
@@ -407,7 +410,12 @@ class Worker:
             f"{self.settings.app_id}-payments-state-changelog": partitions[self.topics.events],
             f"{self.settings.app_id}-accounts-state-changelog": partitions[self.topics.accounts],
         }
-        ensure_topics(self.kafka.bootstrap_servers, self.topics, compacted=changelogs)
+        ensure_topics(
+            self.kafka.bootstrap_servers,
+            self.topics,
+            compacted=changelogs,
+            **self.kafka.kafka_python_config(),
+        )
         self.datadir.mkdir(parents=True, exist_ok=True)
         worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
         worker.execute_from_commandline()

@@ -68,9 +68,10 @@ class TopicRecord:
     value: bytes
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[TopicRecord]:
-    """Every record of a topic, from the beginning to the end offsets taken now."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def read_topic(bootstrap: str, topic: str, timeout: float = 60, **config: Any) -> list[TopicRecord]:
+    """Every record of a topic, from the beginning to the end offsets taken now (`config`: more
+    consumer settings, such as SASL credentials)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **config)
     try:
         partitions = wait_for(
             lambda: consumer.partitions_for_topic(topic), timeout=30, what=f"topic {topic}"
