@@ -287,6 +287,12 @@ class Stack:
             f"--storage.tsdb.path={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.settings.prometheus_port}",
             "--web.enable-lifecycle",
+            # After a restart Prometheus restores the `for:` clock only of alerts whose `for:` is at
+            # least this grace period (default 10m). Below it, a firing CashlessWorkerDown (2m)
+            # went back to pending (tests/integration/test_faults.py); one with `for: 5m` would
+            # outlast the ~4 minutes Alertmanager keeps an alert that is not re-sent, and be
+            # resolved and notified again: a flap.
+            "--rules.alert.for-grace-period=1m",
             "--log.level=warn",
         ]
 

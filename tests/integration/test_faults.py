@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -38,6 +40,7 @@ from tests.conftest import (
     started_stack,
     wait_for,
 )
+from tests.integration import test_worker_e2e as worker_e2e
 from tests.integration.test_gateway import Sender, add_token, gateway
 from tests.integration.test_worker_e2e import (
     Dataset,
@@ -45,6 +48,7 @@ from tests.integration.test_worker_e2e import (
     WorkerProcess,
     difference,
     environment,
+    make_dataset,
     merged,
 )
 
@@ -281,3 +285,132 @@ def test_kafka_restart_while_simulator_and_gateway_send_loses_and_doubles_nothin
         f"with 202, {client.statuses[503]} answered 503; re-sent records dropped as duplicates: "
         f"simulator {redelivered(workers[0]):.0f}, gateway {redelivered(workers[1]):.0f}"
     )
+
+
+# -- Prometheus restarted --------------------------------------------------------------------------
+
+Alert = tuple[tuple[str, str], ...]
+
+
+def _prometheus(stack: RunningStack, path: str, **params: str) -> object:
+    try:
+        answer = httpx.get(f"{stack.prometheus_url}{path}", params=params, timeout=5).json()
+    except httpx.HTTPError:
+        return None
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def prometheus_alerts(stack: RunningStack) -> dict[Alert, tuple[str, str]] | None:
+    """Prometheus's alerts: labels -> (state, activeAt); None while it does not answer."""
+    data = _prometheus(stack, "/api/v1/alerts")
+    if not isinstance(data, dict):
+        return None
+    return {tuple(sorted(a["labels"].items())): (a["state"], a["activeAt"]) for a in data["alerts"]}
+
+
+def alertmanager_alerts(stack: RunningStack) -> dict[Alert, str]:
+    """Alertmanager's active alerts: labels -> startsAt."""
+    response = httpx.get(f"{stack.alertmanager_url}/api/v2/alerts", timeout=5)
+    response.raise_for_status()
+    return {tuple(sorted(a["labels"].items())): a["startsAt"] for a in response.json()}
+
+
+def _epoch(timestamp: str) -> float:
+    """Seconds since the epoch of an RFC 3339 UTC time from Prometheus (to the second)."""
+    return datetime.fromisoformat(timestamp[:19]).replace(tzinfo=UTC).timestamp()
+
+
+def sample(stack: RunningStack, expr: str) -> float | None:
+    data = _prometheus(stack, "/api/v1/query", query=expr)
+    result = data["result"] if isinstance(data, dict) else []
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_restart_resumes_the_series_and_no_alert_flaps(
+    own_stack: RunningStack,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dataset = make_dataset(own_stack, tmp_path / "data", days=3, per_day=800)
+    # The worker listens on the target that the stack's Prometheus scrapes.
+    monkeypatch.setattr(worker_e2e, "free_port", lambda: own_stack.target_port)
+    workers.append(WorkerProcess(own_stack, dataset, f"prom-{uuid.uuid4().hex[:6]}", tmp_path))
+    instance = f'instance="127.0.0.1:{own_stack.target_port}"'
+    total = f"sum(cashless_payments_total{{{instance}}})"
+    wait_for(
+        lambda: sample(own_stack, total) == dataset.payments,
+        timeout=180,
+        what="Prometheus to scrape the worker's complete counts",
+    )
+
+    def settled() -> dict[Alert, tuple[str, str]] | None:
+        alerts = prometheus_alerts(own_stack) or {}
+        states = {dict(a)["alertname"]: s for a, (s, _) in alerts.items()}
+        # One alert firing (the target nobody listens on) and adoption alerts pending.
+        if states.get("CashlessWorkerDown") == "firing" and "pending" in states.values():
+            return alerts
+        return None
+
+    before = wait_for(settled, timeout=180, what="an alert firing and others pending")
+    firing = {a for a, (state, _) in before.items() if state == "firing"}
+    wait_for(
+        lambda: firing <= set(alertmanager_alerts(own_stack)),
+        timeout=60,
+        what="Alertmanager to hold the firing alerts",
+    )
+    notified = alertmanager_alerts(own_stack)
+    stopped_at = time.time()
+    restart(own_stack.stack, "prometheus")
+
+    # The series go on: the worker is scraped again, under the same labels, with its counts.
+    wait_for(
+        lambda: sample(own_stack, f"timestamp(up{{{instance}}}) > {stopped_at} and up == 1"),
+        timeout=60,
+        what="a scrape of the worker by the restarted Prometheus",
+    )
+    wait_for(
+        lambda: (
+            sample(own_stack, f"{total} and on () (timestamp(up{{{instance}}}) > {stopped_at})")
+            == dataset.payments
+        ),
+        timeout=60,
+        what="the worker's counts after the restart",
+    )
+    spans = _prometheus(
+        own_stack,
+        "/api/v1/query_range",
+        query=f"cashless_payments_total{{{instance}}}",
+        start=str(stopped_at - 20),
+        end=str(time.time()),
+        step="1",
+    )
+    assert isinstance(spans, dict)
+    assert spans["result"]
+    for series in spans["result"]:
+        times = [float(t) for t, _ in series["values"]]
+        values = [float(v) for _, v in series["values"]]
+        assert min(times) < stopped_at < max(times), f"one series across the restart: {series}"
+        assert values == sorted(values), f"a counter went down across the restart: {series}"
+    # Watch the alerts over the next evaluations (one a second): no firing alert may go back to
+    # pending, no pending alert may start its `for:` clock again, nothing new may fire.
+    observed: list[dict[Alert, tuple[str, str]]] = []
+
+    def watched() -> bool:
+        alerts = prometheus_alerts(own_stack)
+        if alerts is not None:
+            observed.append(alerts)
+        return len(observed) >= 15
+
+    wait_for(watched, timeout=60, what="fifteen looks at the alerts after the restart")
+    for alerts in observed:
+        now_firing = {a for a, (state, _) in alerts.items() if state == "firing"}
+        assert now_firing == firing, f"firing before {firing}, after {now_firing}"
+        for labels, (state, _) in before.items():
+            if state == "pending":
+                assert labels in alerts, f"{labels} is no longer pending"
+                assert _epoch(alerts[labels][1]) < stopped_at, f"{labels}: its for: restarted"
+    after = alertmanager_alerts(own_stack)
+    for labels, starts_at in notified.items():
+        assert after.get(labels) == starts_at, f"{labels} was resolved or restarted in Alertmanager"
