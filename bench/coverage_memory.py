@@ -5,8 +5,9 @@
 Starts the stack on free ports in a temporary directory, writes N account openings (one per
 holder, `bench/accounts_load.py`), sends them with `cashless replay`, then runs `cashless worker`
 until its /metrics counts N holders, and prints its RSS, its peak RSS, the size of its local
-state, and the time to catch up; then restarts the worker with the same local state and times
-it again. Everything is stopped at the end.
+state, and the time to catch up; then restarts the worker on the same local store and times it
+again, and once more on an emptied store (all state from the changelogs). Everything is stopped
+at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,8 +61,11 @@ def disk_mb(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) // 1024**2
 
 
-def run_worker(env: dict[str, str], state: Path, count: int, log: Path) -> dict[str, object]:
-    port = free_port()
+def run_worker(
+    env: dict[str, str], state: Path, port: int, count: int, log: Path
+) -> dict[str, object]:
+    """Run a worker until its /metrics counts `count` holders; its local store is named by the
+    app id and the port, so the same port finds the same store again."""
     command = [sys.executable, "-m", "cashless.cli", "worker", "--web-port", str(port)]
     command += ["--state-dir", str(state), "--app-id", "coverage-bench"]
     started = time.monotonic()
@@ -108,13 +113,17 @@ def main() -> None:
         replay = [sys.executable, "-m", "cashless.cli", "replay", str(data), "--no-progress"]
         subprocess.run(replay, cwd=ROOT, env=env, check=True)
         print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)
-        state = work / "worker"
-        first = run_worker(env, state, count, work / "worker.log")
+        state, port, log = work / "worker", free_port(), work / "worker.log"
+        first = run_worker(env, state, port, count, log)
         first["state_mb"] = disk_mb(state)
         print(f"first run: {first}", flush=True)
-        again = run_worker(env, state, count, work / "worker.log")
-        print(f"restart with its local state: {again}", flush=True)
-        print(json.dumps({"holders": count, "first": first, "restart": again}))
+        again = run_worker(env, state, port, count, log)
+        print(f"restart on its local store: {again}", flush=True)
+        shutil.rmtree(state)
+        empty = run_worker(env, state, port, count, log)
+        print(f"restart on an emptied local store (from the changelogs): {empty}", flush=True)
+        runs = {"first": first, "restart": again, "restart_emptied_store": empty}
+        print(json.dumps({"holders": count, **runs}))
     finally:
         stack.down(purge=True)
 
