@@ -51,7 +51,7 @@ SOURCE = "hawaco"
 EXCLUDED = [cast(CheckFunction, positive_data_acceptance)]
 # The gateway counts 422 items by reason family: the decoder's, and its own source_mismatch.
 REASON_FAMILIES = {reason.split(":")[0] for reason in REASONS} | {"source_mismatch"}
-DOCUMENTED = {"200", "202", "400", "401", "404", "405", "413", "415", "422", "503"}
+DOCUMENTED = {"200", "202", "400", "401", "404", "405", "413", "415", "422", "429", "503"}
 
 
 def _own_source(case: Case[Any]) -> Case[Any]:
