@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint unit integration bench fuzz clean
+.PHONY: install demo test lint unit integration bench fuzz soak clean
 
 install: $(VENV)/.installed .cashless/cache/.kafka-fetched
 	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
@@ -72,6 +72,16 @@ fuzz: install
 	  $(BIN)/python -m fuzz.fuzz_decoder -runs=$(FUZZ_ATHERIS_RUNS) -dict=fuzz/event.dict -print_final_stats=1; \
 	else echo "atheris does not install on this machine: its run is skipped"; fi
 	CASHLESS_FUZZ_API_EXAMPLES=$(FUZZ_API_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_gateway_fuzz.py
+
+# Soak, not part of `make test` (SOAK_MINUTES, default 30, plus a few minutes of set-up and
+# checks): one worker at SOAK_RATE live events/s, killed with SIGKILL and restarted halfway;
+# RSS and open FDs flat, consumer lag bounded, /metrics equal to the ground truth at the end.
+# Non-zero exit when a check fails; samples and summary in .cashless/soak/.
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 500
+
+soak: install
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 clean:
 	-$(BIN)/cashless stack down --purge

@@ -27,8 +27,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.accounts_load import main as write_accounts
-from bench.pipeline import ROOT, free_port
-from cashless.settings import StackSettings
+from bench.pipeline import ROOT, free_port, stack_settings
 from ops.stack import Stack
 
 KEY = "bench-pseudonym-key-0123456789abcdef"
@@ -88,14 +87,7 @@ def main() -> None:
     parser.add_argument("holders", type=int, help="number of account holders")
     count = parser.parse_args().holders
     work = Path(tempfile.mkdtemp(prefix="cashless-coverage-"))
-    settings = StackSettings(
-        data_dir=work / "stack",
-        cache_dir=ROOT / ".cashless" / "cache",
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        prometheus_port=free_port(),
-        alertmanager_port=free_port(),
-    )
+    settings = stack_settings(work)
     stack = Stack(settings)
     env = dict(os.environ)
     env.update(

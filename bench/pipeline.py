@@ -151,6 +151,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stack_settings(work: Path, **overrides: Any) -> StackSettings:
+    """A local stack under `work/stack` on free ports, with the checkout's jar cache; the
+    scrape targets are free ports too unless `overrides` name them."""
+    settings: dict[str, Any] = {
+        "worker_targets": f"127.0.0.1:{free_port()}",
+        "gateway_targets": f"127.0.0.1:{free_port()}",
+        **overrides,
+    }
+    return StackSettings(
+        data_dir=work / "stack",
+        cache_dir=ROOT / ".cashless" / "cache",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+        **settings,
+    )
+
+
 class Processes:
     """Every subprocess the benchmark starts, so that all of them are stopped at the end."""
 
@@ -317,16 +336,7 @@ class Bench:
     def __post_init__(self) -> None:
         (self.work / "logs").mkdir(parents=True, exist_ok=True)
         self.procs = Processes(self.work / "logs")
-        settings = StackSettings(
-            data_dir=self.work / "stack",
-            cache_dir=ROOT / ".cashless" / "cache",
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            prometheus_port=free_port(),
-            alertmanager_port=free_port(),
-            worker_targets=f"127.0.0.1:{free_port()}",
-            gateway_targets=f"127.0.0.1:{free_port()}",
-        )
+        settings = stack_settings(self.work)
         self.stack = Stack(settings)
         self.bootstrap = f"127.0.0.1:{settings.kafka_port}"
         self.http = httpx.Client()
