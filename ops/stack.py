@@ -106,6 +106,8 @@ class Stack:
         self.data_dir = settings.data_dir.resolve()
         self.cache_dir = (settings.cache_dir or settings.data_dir / "cache").resolve()
         self.kafka_libs = self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        # The processes this object started; see _running.
+        self._spawned: dict[str, subprocess.Popen[bytes]] = {}
         s = settings
         self.components = (
             Component(
@@ -177,6 +179,9 @@ class Stack:
             progress(f"stopping {name} (pid {pid})")
             _stop(pid)
         self._pid_file(name).unlink(missing_ok=True)
+        process = self._spawned.pop(name, None)
+        if process is not None:
+            process.poll()  # reap it
 
     def status(self) -> list[ComponentStatus]:
         """The state of each component: its pid when running, and whether it answers as ready."""
@@ -352,10 +357,23 @@ class Stack:
                 start_new_session=True,
             )
         self._pid_file(component.name).write_text(str(process.pid), "utf-8")
+        self._spawned[component.name] = process
+
+    def _running(self, name: str) -> bool:
+        """Whether the component's process is alive.
+
+        A process this object has just started is asked directly: while it is still being
+        exec'd, /proc/<pid>/cmdline reads empty, so `_pid` would take it for a stale pid (seen
+        when Kafka alone was restarted: the first check then follows the spawn at once).
+        """
+        process = self._spawned.get(name)
+        if process is not None:
+            return process.poll() is None
+        return self._pid(name) is not None
 
     def _wait_ready(self, component: Component, deadline: float) -> None:
         while True:
-            if self._pid(component.name) is None:
+            if not self._running(component.name):
                 raise StackError(
                     f"{component.name} exited during start; see "
                     f"{self.data_dir / component.name / (component.name + '.out')}:\n"
