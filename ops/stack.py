@@ -35,6 +35,7 @@ import yaml
 
 from cashless.errors import CashlessError
 from cashless.settings import StackSettings
+from cashless.storage import check_data_dir
 
 __all__ = [
     "CONFIG_DIR",
@@ -54,6 +55,8 @@ _RULES_DIR = CONFIG_DIR / "prometheus" / "rules"
 _ALERTMANAGER_YML = CONFIG_DIR / "alertmanager" / "alertmanager.yml"
 _MARKER = ".cashless-stack"
 _STOP_GRACE_SECONDS = 30.0
+# Room for Kafka's logs and indexes and Prometheus's TSDB and WAL of a local run.
+_MIN_FREE_BYTES = 256 * 1024**2
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +141,7 @@ class Stack:
     def up(self, progress: Callable[[str], None] = logger.info) -> list[ComponentStatus]:
         """Start what is not running, wait until every component is ready; idempotent."""
         self._check_tools()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        check_data_dir(self.data_dir, "stack", min_free_bytes=_MIN_FREE_BYTES)
         (self.data_dir / _MARKER).touch()
         to_start = [c for c in self.components if self._pid(c.name) is None]
         for component in to_start:

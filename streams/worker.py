@@ -403,6 +403,10 @@ class Worker:
 
     def run(self) -> None:
         """Create the topics, then run until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
+        from cashless.storage import check_data_dir
+
+        # Before anything is written: a full or read-only disk is one clear error, not RocksDB's.
+        check_data_dir(self.datadir, "worker state", min_free_bytes=64 * 1024**2)
         # Faust's changelogs must have the partition counts of their source topics; creating
         # them here avoids its startup race with a stale metadata cache.
         partitions = self.topics.partitions()

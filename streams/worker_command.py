@@ -55,7 +55,7 @@ def worker_command(**flags: Any) -> None:
     )
     try:
         worker.run()
-    except CashlessError:
-        raise
+    except CashlessError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise CashlessError(f"worker could not start: {exc}") from exc
+        raise click.ClickException(f"worker could not start: {exc}") from None

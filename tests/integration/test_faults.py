@@ -9,6 +9,8 @@ faults, kill -9 and rebalance, are in `test_worker_e2e.py`.)
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +44,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.integration import test_worker_e2e as worker_e2e
-from tests.integration.test_gateway import Sender, add_token, gateway
+from tests.integration.test_gateway import Sender, add_token, cashless, gateway
 from tests.integration.test_worker_e2e import (
     Dataset,
     Series,
@@ -414,3 +417,88 @@ def test_prometheus_restart_resumes_the_series_and_no_alert_flaps(
     after = alertmanager_alerts(own_stack)
     for labels, starts_at in notified.items():
         assert after.get(labels) == starts_at, f"{labels} was resolved or restarted in Alertmanager"
+
+
+# -- the data directory full or read-only at start -------------------------------------------------
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `path` for the test (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; CI runs the integration tests as root")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def remount(path: Path, option: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{option}", str(path)], check=True)
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    """Every file under `path` by relative name, with its content hash."""
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).digest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    """Exit status 1, no traceback, and a last line that says what and where."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.lower().startswith("error: "), result.stderr
+    for word in words:
+        assert word in last, f"{word!r} not in {last!r}"
+
+
+def test_worker_state_dir_read_only_or_full_at_start(
+    own_stack: RunningStack, workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    dataset = make_dataset(own_stack, tmp_path / "data", days=1, per_day=1500)
+    app_id = f"disk-{uuid.uuid4().hex[:6]}"
+    with tmpfs(tmp_path / "state", "512m") as state, tmpfs(tmp_path / "tiny", "64k") as tiny:
+        # A worker runs on the filesystem to the truth, so that there is state to protect.
+        workers.append(WorkerProcess(own_stack, dataset, app_id, state))
+        wait_truth([(workers[-1], dataset.truth)], ignore=set(), timeout=180)
+        workers[-1].stop()
+        before = snapshot(state)
+        assert any("rocksdb" in name.lower() or "CURRENT" in name for name in before), before
+
+        remount(state, "ro")
+        port = str(free_port())
+        common = ["worker", "--topic-prefix", dataset.prefix, "--app-id", app_id]
+        refused = cashless(*common, "--web-port", port, "--state-dir", state)
+        assert_one_line_error(refused, str(state), "read-only")
+        assert snapshot(state) == before, "a refused start changes nothing"
+
+        full = cashless(*common, "--web-port", port, "--state-dir", tiny / "w")
+        assert_one_line_error(full, str(tiny / "w"), "not enough disk space")
+        assert list(tiny.iterdir()) == [], "nothing is written to a full disk"
+
+        # Writable again: the same state is used as it was, and the truth is reached again.
+        remount(state, "rw")
+        workers.append(WorkerProcess(own_stack, dataset, app_id, state))
+        wait_truth([(workers[-1], dataset.truth)], ignore=set(), timeout=180)
+        workers[-1].stop()
+
+
+def test_stack_data_dir_read_only_or_full_at_start(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "ro", "512m") as read_only, tmpfs(tmp_path / "tiny", "64k") as tiny:
+        remount(read_only, "ro")
+        for data_dir, problem in ((read_only / "stack", "read-only"), (tiny / "stack", "space")):
+            ports = stack_settings(data_dir)
+            result = cashless(
+                *("stack", "up", "--data-dir", data_dir),
+                *("--kafka-port", str(ports.kafka_port)),
+                *("--prometheus-port", str(ports.prometheus_port)),
+                *("--alertmanager-port", str(ports.alertmanager_port)),
+            )
+            assert_one_line_error(result, str(data_dir), problem)
+            assert not data_dir.exists(), "nothing is created, so nothing is half-written"
