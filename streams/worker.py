@@ -278,7 +278,7 @@ class Worker:
     def _scrubbed_item(self, raw: bytes, index: int | None) -> dict[str, Any] | None:
         try:
             parsed = msgspec.json.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
         item = parsed[index] if isinstance(parsed, list) and index is not None else parsed
         return self._scrubber.scrub(item) if isinstance(item, dict) else None
