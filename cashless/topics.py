@@ -42,6 +42,11 @@ class Topics:
         return f"{self.prefix}payments.accounts"
 
     @property
+    def inputs(self) -> frozenset[str]:
+        """The two topics producers write and workers consume."""
+        return frozenset((self.events, self.accounts))
+
+    @property
     def dlq(self) -> str:
         """Rejected input, one record per rejected event or unparseable input."""
         return f"{self.prefix}payments.dlq"

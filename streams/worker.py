@@ -39,6 +39,7 @@ from cashless.deadletter import dead_letter
 from cashless.privacy import Pseudonymiser, Scrubber
 from cashless.schema import EventDecoder
 from cashless.settings import KafkaSettings, WorkerSettings
+from cashless.storage import check_data_dir
 from cashless.taxonomy import Taxonomy
 from cashless.topics import Topics, ensure_topics
 from cashless.truth import Truth, window_end
@@ -308,9 +309,12 @@ class Worker:
         thread, which resolves the fetcher's futures from the wrong thread.
         """
         consumer: Any = self.app.consumer  # the aiokafka driver's Consumer
-        inputs = {self.topics.events, self.topics.accounts}
         committed = await consumer.seek_to_committed()
-        unstarted = {tp: 0 for tp, offset in committed.items() if tp.topic in inputs and not offset}
+        unstarted = {
+            tp: 0
+            for tp, offset in committed.items()
+            if tp.topic in self.topics.inputs and not offset
+        }
         if unstarted:
             await consumer.seek_wait(unstarted)
 
@@ -321,8 +325,7 @@ class Worker:
         names what decides whether the partition is fetched, so that the cause shows.
         """
         consumer: Any = self.app.consumer
-        inputs = {self.topics.events, self.topics.accounts}
-        assigned = sorted(tp for tp in consumer.assignment() if tp.topic in inputs)
+        assigned = sorted(tp for tp in consumer.assignment() if tp.topic in self.topics.inputs)
         try:
             ends = await consumer.highwaters(*assigned) if assigned else {}
             positions = {tp: await consumer.position(tp) for tp in assigned}
@@ -403,8 +406,6 @@ class Worker:
 
     def run(self) -> None:
         """Create the topics, then run until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
-        from cashless.storage import check_data_dir
-
         # Before anything is written: a full or read-only disk is one clear error, not RocksDB's.
         check_data_dir(self.datadir, "worker state", min_free_bytes=64 * 1024**2)
         # Faust's changelogs must have the partition counts of their source topics; creating
@@ -420,7 +421,6 @@ class Worker:
             compacted=changelogs,
             **self.kafka.kafka_python_config(),
         )
-        self.datadir.mkdir(parents=True, exist_ok=True)
         worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
         worker.execute_from_commandline()
 
