@@ -42,7 +42,15 @@ import msgspec
 
 from cashless.schema import EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import NONCASH_METHODS
-from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
+from cashless.truth import (
+    DAY,
+    DAY_OFFSET_SECONDS,
+    HORIZON,
+    MINUTE,
+    TREND_DAYS,
+    local_day,
+    window_end,
+)
 from streams.windows import MinuteSeries
 
 __all__ = ["SEEN_ROWS_PER_KEY", "BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
@@ -108,6 +116,94 @@ class _Partition:
     swept_before: int = 0
 
 
+class _SegmentContext:
+    """One segment's state as a batch sees it, looked up once per batch instead of per event."""
+
+    __slots__ = ("cells", "channel", "clock", "horizon", "key", "name", "seen")
+
+    def __init__(self, state: _Partition, channel: str, segment: str) -> None:
+        self.channel = channel
+        self.name = segment
+        self.key = f"{channel}:{segment}"
+        self.seen = state.seen.setdefault((channel, segment), {})
+        self.cells = PaymentLedger._segment(state, channel, segment)
+        self.clock = state.meta.clocks.get(self.key)
+        self.horizon = None if self.clock is None else window_end(self.clock) - HORIZON
+
+
+class _Batch:
+    """The working set of one batch: its segments, and the keys it must persist."""
+
+    __slots__ = ("dirty_cells", "dirty_totals", "new_seen", "segments", "state")
+
+    def __init__(self, state: _Partition) -> None:
+        self.state = state
+        self.segments: dict[tuple[str, str], _SegmentContext] = {}
+        self.dirty_cells: set[tuple[str, str, str, int]] = set()
+        self.dirty_totals: set[tuple[str, str, str]] = set()
+        self.new_seen: list[_SeenRow] = []
+
+    def segment(self, channel: str, segment: str) -> _SegmentContext:
+        """The context of one segment, made on its first event in the batch."""
+        context = self.segments.get((channel, segment))
+        if context is None:
+            context = self.segments[channel, segment] = _SegmentContext(
+                self.state, channel, segment
+            )
+        return context
+
+    def apply(self, segment: _SegmentContext, position: int, event: PaymentEvent, t: float) -> None:
+        """Add one event to every counter that does not hold it yet, and move the clocks."""
+        state = self.state
+        minute = int(t // MINUTE)
+        amount = event.amount_vnd
+        district = event.district
+        hour_key = (segment.channel, segment.name, district, minute // _HOUR_MINUTES)
+        hour = state.cells.get(hour_key)
+        if hour is None:
+            hour = state.cells[hour_key] = {}
+        cell = hour.get(minute)
+        if cell is None:
+            cell = hour[minute] = [0, 0, 0, 0, -1]
+        if position > cell[4]:
+            noncash = event.method in NONCASH_METHODS
+            values = (1, 1, amount, amount) if noncash else (1, 0, amount, 0)
+            cell[0] += 1
+            cell[1] += values[1]
+            cell[2] += amount
+            cell[3] += values[3]
+            cell[4] = position
+            self.dirty_cells.add(hour_key)
+            cells = segment.cells
+            cells.minutes.add(minute, values)
+            day_index = (minute * MINUTE + DAY_OFFSET_SECONDS) // DAY
+            day = cells.days.get(day_index)
+            if day is None:
+                day = cells.days[day_index] = [0, 0]
+            day[0] += 1
+            day[1] += values[1]
+            series = state.districts.get(district)
+            if series is None:
+                series = state.districts[district] = MinuteSeries(2)
+            series.add(minute, values)
+        total_key = (segment.channel, segment.name, event.method)
+        total = state.totals.get(total_key)
+        if total is None:
+            total = state.totals[total_key] = [0, 0, -1]
+        if position > total[2]:
+            total[0] += 1
+            total[1] += amount
+            total[2] = position
+            self.dirty_totals.add(total_key)
+            segment.cells.totals[event.method] = total
+        if segment.clock is None or t > segment.clock:
+            segment.clock = state.meta.clocks[segment.key] = t
+            segment.horizon = window_end(t) - HORIZON
+        meta = state.meta
+        if meta.stream_time is None or t > meta.stream_time:
+            meta.stream_time = t
+
+
 class PaymentLedger:
     """Validates, deduplicates and aggregates payment events, per partition."""
 
@@ -158,49 +254,54 @@ class PaymentLedger:
         # recovery finds, and replaying the batch takes the same decisions as the first time.
         known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
         self._sweep(p, state, known, outcome)
-        dirty_cells: set[tuple[str, str, str, int]] = set()
-        dirty_totals: set[tuple[str, str, str]] = set()
-        new_seen: list[_SeenRow] = []
+        batch = _Batch(state)
+        decode = self._decoder.decode_payments
+        newest = meta.newest
+        rejected = meta.rejected
+        segment: _SegmentContext | None = None
         for offset, value in records:
             fresh = offset > meta.last_offset
-            result = self._decoder.decode_payments(value)
+            result = decode(value)
             for rejection in result.rejections:
                 outcome.rejections.append((offset, rejection, value))
                 if fresh:
-                    meta.rejected[rejection.reason] = meta.rejected.get(rejection.reason, 0) + 1
+                    rejected[rejection.reason] = rejected.get(rejection.reason, 0) + 1
             for index, event in enumerate(result.events):
                 t = event.occurred_at.timestamp()
                 if fresh:
-                    meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
-                segment_key = event.key
-                clock = meta.clocks.get(segment_key)
-                horizon = None if clock is None else window_end(clock) - HORIZON
-                seen_here = state.seen.setdefault((event.channel, event.segment), {})
-                seen = seen_here.get((event.source, event.event_id))
-                replay = seen is not None and seen[0] == offset and seen[1] == index
-                if not replay:
+                    previous = newest.get(event.source)
+                    if previous is None or t > previous:
+                        newest[event.source] = t
+                # the events of a record share its key: look a segment up once per record
+                if (
+                    segment is None
+                    or event.segment != segment.name
+                    or event.channel != segment.channel
+                ):
+                    segment = batch.segment(event.channel, event.segment)
+                seen_key = (event.source, event.event_id)
+                seen = segment.seen.get(seen_key)
+                if seen is None or seen[0] != offset or seen[1] != index:  # not a replay
+                    horizon = segment.horizon
                     if horizon is not None and t < horizon:
                         meta.late += fresh
                         continue
                     if seen is not None and (horizon is None or seen[2] >= horizon):
                         meta.duplicates += fresh
                         continue
-                    seen_here[event.source, event.event_id] = [offset, index, t]
-                    row = (event.channel, event.segment, event.source, event.event_id)
-                    new_seen.append((*row, offset, index, t))
-                position = (offset << _INDEX_BITS) | index
-                self._apply(state, position, event, t, dirty_cells, dirty_totals)
-                if clock is None or t > clock:
-                    meta.clocks[segment_key] = t
-                if meta.stream_time is None or t > meta.stream_time:
-                    meta.stream_time = t
+                    segment.seen[seen_key] = [offset, index, t]
+                    batch.new_seen.append(
+                        (event.channel, event.segment, *seen_key, offset, index, t)
+                    )
+                batch.apply(segment, (offset << _INDEX_BITS) | index, event, t)
             if fresh:
                 meta.last_offset = offset
-        for c in dirty_cells:
+        for c in batch.dirty_cells:
             rows = [[minute, *cell] for minute, cell in sorted(state.cells[c].items())]
             outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(rows)
-        for tk in dirty_totals:
+        for tk in batch.dirty_totals:
             outcome.writes[_key("t", p, *tk)] = _encode(state.totals[tk])
+        new_seen = batch.new_seen
         for start in range(0, len(new_seen), SEEN_ROWS_PER_KEY):
             chunk = new_seen[start : start + SEEN_ROWS_PER_KEY]
             key = _key("d", p, str(chunk[0][4]), str(chunk[0][5]))
@@ -208,45 +309,6 @@ class PaymentLedger:
             state.seen_keys[key] = _newest(chunk)
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
-
-    def _apply(
-        self,
-        state: _Partition,
-        position: int,
-        event: PaymentEvent,
-        t: float,
-        dirty_cells: set[tuple[str, str, str, int]],
-        dirty_totals: set[tuple[str, str, str]],
-    ) -> None:
-        minute = int(t // MINUTE)
-        noncash = event.method in NONCASH_METHODS
-        amount = event.amount_vnd
-        hour_key = (event.channel, event.segment, event.district, minute // _HOUR_MINUTES)
-        hour = state.cells.get(hour_key)
-        if hour is None:
-            hour = state.cells[hour_key] = {}
-        cell = hour.get(minute)
-        if cell is None:
-            cell = hour[minute] = [0, 0, 0, 0, -1]
-        if position > cell[4]:
-            values = (1, 1, amount, amount) if noncash else (1, 0, amount, 0)
-            cell[0] += 1
-            cell[1] += values[1]
-            cell[2] += amount
-            cell[3] += values[3]
-            cell[4] = position
-            dirty_cells.add(hour_key)
-            self._aggregate(state, event.channel, event.segment, event.district, minute, values)
-        total_key = (event.channel, event.segment, event.method)
-        total = state.totals.get(total_key)
-        if total is None:
-            total = state.totals[total_key] = [0, 0, -1]
-        if position > total[2]:
-            total[0] += 1
-            total[1] += amount
-            total[2] = position
-            dirty_totals.add(total_key)
-            self._segment(state, event.channel, event.segment).totals[event.method] = total
 
     @staticmethod
     def _segment(state: _Partition, channel: str, segment: str) -> SegmentCells:

@@ -20,13 +20,18 @@ WINDOW_MINUTES: Mapping[str, int] = {name: seconds // MINUTE for name, seconds i
 class MinuteSeries:
     """Counter vectors per event-time minute and their sums over the rolling windows."""
 
-    __slots__ = ("_buckets", "_end", "_sums", "_width")
+    __slots__ = ("_buckets", "_end", "_lengths", "_sums", "_width")
 
     def __init__(self, width: int) -> None:
         self._width = width
         self._buckets: dict[int, list[int]] = {}
         self._end: int | None = None
         self._sums: dict[str, list[int]] = {w: [0] * width for w in WINDOW_MINUTES}
+        # (length, sums) per window, longest first: the hot path of `add` in one tuple
+        self._lengths = tuple(
+            (length, self._sums[name])
+            for name, length in sorted(WINDOW_MINUTES.items(), key=lambda item: -item[1])
+        )
 
     @property
     def buckets(self) -> Mapping[int, Sequence[int]]:
@@ -35,19 +40,20 @@ class MinuteSeries:
 
     def add(self, minute: int, values: Sequence[int]) -> None:
         """Add the first `width` of `values` to the bucket of `minute` (an epoch minute)."""
+        width = self._width
         bucket = self._buckets.get(minute)
         if bucket is None:
-            self._buckets[minute] = bucket = list(values[: self._width])
+            self._buckets[minute] = list(values[:width])
         else:
-            for i in range(self._width):
+            for i in range(width):
                 bucket[i] += values[i]
         end = self._end
         if end is not None and minute < end:
-            for name, length in WINDOW_MINUTES.items():
-                if minute >= end - length:
-                    sums = self._sums[name]
-                    for i in range(self._width):
-                        sums[i] += values[i]
+            for length, sums in self._lengths:
+                if minute < end - length:
+                    break  # outside this window, so outside the shorter ones too
+                for i in range(width):
+                    sums[i] += values[i]
 
     def window(self, name: str, end: int) -> Sequence[int]:
         """The counter sums over `[end − W, end)` (in minutes) for window `name`."""
@@ -96,5 +102,5 @@ class MinuteSeries:
                 if start <= m < end:
                     for i in range(self._width):
                         sums[i] += bucket[i]
-            self._sums[name] = sums
+            self._sums[name][:] = sums  # in place: `_lengths` holds the same lists
         self._end = end
