@@ -207,6 +207,18 @@ class EventDecoder:
             # msgspec parses nested values recursively: without this, one deeply nested record
             # (`[[[[…`, ~1000 levels) would raise out of every consumer that decodes it.
             return _unparseable("bad_json", "arrays or objects nested too deeply")
+        return self._converted(generic, kind)
+
+    def decode_parsed(self, parsed: Any) -> DecodeResult:
+        """Validate mixed input already parsed from JSON or CSV: an object or a list of them.
+
+        The same rules as `decode_mixed`, without the round trip through JSON bytes.
+        """
+        return self._converted(parsed, _kind_of)
+
+    def _converted(
+        self, generic: Any, kind: Callable[[dict[str, Any]], type[Event]]
+    ) -> DecodeResult:
         items = enumerate(generic) if isinstance(generic, list) else [(None, generic)]
         events: list[tuple[int | None, Event]] = []
         rejections: list[Rejection] = []

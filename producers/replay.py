@@ -2,7 +2,7 @@
 
 The file is streamed from disk in binary, line by line, so memory stays flat whatever its size.
 Each line (a CSV record may span lines inside quotes) is parsed, anonymised at the edge
-(`producers.anonymise`), then validated with `EventDecoder.decode_mixed`: a record with a
+(`producers.anonymise`), then validated with `EventDecoder.decode_parsed`: a record with a
 `holder` field is an account event, any other a payment event; a JSON Lines line may also hold
 an array of events. Accepted events are batched per record key, up to `events_per_record` events
 in one Kafka record, and every buffer is sent at least once per chunk of lines. Each rejected
@@ -346,7 +346,6 @@ class Replayer:
         self._clock = clock
         self._payments: dict[str, list[PaymentEvent]] = {}
         self._accounts: dict[str, list[AccountEvent]] = {}
-        self._encoder = msgspec.json.Encoder()
 
     def replay(
         self,
@@ -395,9 +394,7 @@ class Replayer:
         scrubbed = [self._anonymiser(item) if isinstance(item, dict) else None for item in items]
         # Only the scrubbed form is decoded; non-objects stay as they are to be rejected as such.
         local = [s if s is not None else item for s, item in zip(scrubbed, items, strict=True)]
-        result = self._decoder.decode_mixed(
-            self._encoder.encode(local if isinstance(record, list) else local[0])
-        )
+        result = self._decoder.decode_parsed(local if isinstance(record, list) else local[0])
         for event in result.events:
             if isinstance(event, PaymentEvent):
                 self._buffer(self._payments, event.key, event)
