@@ -149,6 +149,9 @@ class GatewaySettings(BaseSettings):
         default=200, ge=1, le=1_000_000, description="Requests a token may send at once."
     )
     send_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # A client that holds a connection without finishing its request (slow headers or body)
+    # is cut off after this; also how long an idle keep-alive connection stays open.
+    client_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     events_per_record: int = Field(default=500, ge=1, le=100_000)
     max_record_bytes: int = Field(
@@ -551,6 +554,7 @@ class _Reject(Exception):
         *,
         headers: dict[str, str] | None = None,
         errors: list[ItemError] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -558,12 +562,16 @@ class _Reject(Exception):
         self.message = message
         self.headers = headers or {}
         self.errors = errors
+        self.close = close
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"error": self.error, "message": self.message}
         if self.errors is not None:
             body["errors"] = self.errors
-        return _json_response(body, status=self.status, headers=self.headers)
+        response = _json_response(body, status=self.status, headers=self.headers)
+        if self.close:  # the rest of the request is not read: the connection cannot go on
+            response.force_close()
+        return response
 
 
 def _json_response(
@@ -810,7 +818,15 @@ class Gateway:
         if request.content_length is not None and request.content_length > limit:
             raise too_large
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.settings.client_timeout_seconds):
+                body = await request.read()
+        except TimeoutError:
+            raise _Reject(
+                408,
+                "body_timeout",
+                f"the body did not arrive within {self.settings.client_timeout_seconds:g} s",
+                close=True,
+            ) from None
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
         except ConnectionResetError:  # the client left mid-body: a client error, not a 500
@@ -913,6 +929,11 @@ async def run_gateway(
         access_log=None,
         handle_signals=False,
         shutdown_timeout=settings.send_timeout_seconds + 1,
+        # aiohttp closes a connection that has not sent a whole request head by then
+        keepalive_timeout=settings.client_timeout_seconds,
+        # after an answer given before the whole body was read (408, 413), read and drop the
+        # rest for at most a second so the client sees the answer, then close (aiohttp: 10 s)
+        lingering_time=1.0,
     )
     await runner.setup()
     try:
@@ -1107,6 +1128,10 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
                     "400": err("The body is not UTF-8 JSON, not an array or object, or empty."),
                     "401": err(
                         "No bearer token, or an unknown, revoked or expired one.", authenticate
+                    ),
+                    "408": err(
+                        f"The body did not arrive within {settings.client_timeout_seconds:g} s; "
+                        "the connection is closed."
                     ),
                     "413": err(
                         f"The body is over {settings.max_body_bytes} bytes or holds more than "

@@ -114,6 +114,12 @@ def _serve_options(func: _F) -> _F:
             help="Seconds to wait for Kafka's acknowledgement before answering 503 "
             "[CASHLESS_GATEWAY_SEND_TIMEOUT_SECONDS; 10].",
         ),
+        click.option(
+            "--client-timeout",
+            type=float,
+            help="Seconds a client may take to send a whole request (head and body), and to "
+            "keep an idle connection open [CASHLESS_GATEWAY_CLIENT_TIMEOUT_SECONDS; 30].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -157,6 +163,7 @@ def _serve(
     bootstrap_servers: str | None,
     topic_prefix: str | None,
     send_timeout: float | None,
+    client_timeout: float | None,
 ) -> None:
     settings = settings_from(
         GatewaySettings,
@@ -170,6 +177,7 @@ def _serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         send_timeout_seconds=send_timeout,
+        client_timeout_seconds=client_timeout,
     )
     kafka = settings_from(
         KafkaSettings, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix

@@ -498,6 +498,62 @@ def test_an_endless_chunked_body_is_cut_off_at_the_limit(tmp_path: Path) -> None
     assert setup.publisher.records == []
 
 
+def test_a_body_sent_too_slowly_is_408_and_the_connection_closed(tmp_path: Path) -> None:
+    """A client that sends its head and then dribbles the body does not hold the gateway: after
+    the client timeout it is answered 408, nothing is sent, and the connection is closed."""
+    setup = make_setup(tmp_path, client_timeout_seconds=0.5)
+
+    async def scenario(client: Client) -> None:
+        host, port = client._base_url.host, client._base_url.port  # type: ignore[union-attr]
+        reader, writer = await asyncio.open_connection(host, port)
+        body = msgspec.json.encode([payment(0)])
+        writer.write(
+            (
+                "POST /v1/payments HTTP/1.1\r\n"
+                f"Host: {host}\r\n"
+                f"Authorization: Bearer {setup.hawaco}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body[:10]
+        )
+        started = time.monotonic()
+        async with asyncio.timeout(10):
+            answer = await reader.read()  # to the end: the gateway closes the connection
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"body_timeout" in answer
+        assert time.monotonic() - started >= 0.5
+
+    setup.run(scenario)
+    assert setup.publisher.records == []
+    labels = {"endpoint": "payments", "status": "408"}
+    assert setup.sample("cashless_gateway_requests_total", labels) == 1
+
+
+def test_a_request_head_sent_too_slowly_is_cut_off(tmp_path: Path) -> None:
+    """Slow headers (slowloris): a connection that has not sent a whole request head within
+    the client timeout is closed, without an answer."""
+    setup = make_setup(tmp_path, client_timeout_seconds=0.5)
+
+    async def scenario(client: Client) -> None:
+        host, port = client._base_url.host, client._base_url.port  # type: ignore[union-attr]
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"POST /v1/payments HTTP/1.1\r\nHost: {host}\r\n".encode())
+        started = time.monotonic()
+        answer = asyncio.create_task(reader.read())  # to the end of the connection
+        async with asyncio.timeout(10):
+            while not answer.done():
+                writer.write(b"X-Slow: 1\r\n")  # a header line now and then, never the end
+                await asyncio.wait({answer}, timeout=0.1)
+        writer.close()
+        assert answer.result() == b""
+        assert time.monotonic() - started >= 0.5
+
+    setup.run(scenario)
+    assert setup.publisher.records == []
+
+
 def test_limits_are_413(tmp_path: Path) -> None:
     setup = make_setup(tmp_path, max_batch=10, max_body_bytes=4096)
 
