@@ -228,7 +228,20 @@ class Worker:
 
         @app.page("/healthz")
         async def _healthz(web: Any, request: Any) -> Any:
-            return web.json({"status": "ok", "owned": sorted(self.owned(self.topics.events))})
+            # where each owned input partition stands: the offset of its last applied record
+            applied = {
+                kind: {
+                    str(p): ledger.meta(p).last_offset
+                    for p in sorted(self.owned(topic))
+                    if p in set(ledger.partitions)
+                }
+                for kind, topic, ledger in (
+                    ("payments", self.topics.events, self.payments),
+                    ("accounts", self.topics.accounts, self.accounts),
+                )
+            }
+            owned = sorted(self.owned(self.topics.events))
+            return web.json({"status": "ok", "owned": owned, "last_offsets": applied})
 
         return app
 
@@ -317,6 +330,11 @@ class Worker:
         }
         if unstarted:
             await consumer.seek_wait(unstarted)
+        logger.info(
+            "assigned %d input partitions; sought to their start, having no committed offset: %s",
+            sum(1 for tp in committed if tp.topic in self.topics.inputs),
+            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(unstarted)) or "none",
+        )
 
     async def _report_stalled_partitions(self) -> None:
         """Log the input partitions that have records to read but did not move since last time.

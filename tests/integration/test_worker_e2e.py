@@ -17,9 +17,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT, RunningStack, free_port, wait_for
@@ -94,6 +97,9 @@ class WorkerProcess:
         port: int | None = None,
     ) -> None:
         self.port = port or free_port()  # the port names the local store: the same one reuses it
+        self.app_id = app_id
+        self.topics = [f"{dataset.prefix}payments.{t}" for t in ("events", "accounts")]
+        self.bootstrap = stack.bootstrap
         self.datadir = state / f"{app_id}-{self.port}"
         env = environment(stack, dataset.districts.parent)
         command = [
@@ -106,7 +112,7 @@ class WorkerProcess:
         ]
         self.log = state / f"worker-{self.port}.log"
         state.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as out:
+        with self.log.open("ab") as out:  # a restarted worker's log follows the killed one's
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
             )
@@ -123,14 +129,19 @@ class WorkerProcess:
                     samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
         return samples
 
+    def health(self) -> dict[str, Any]:
+        """The worker's /healthz: owned partitions and the last applied offset of each."""
+        try:
+            health: dict[str, Any] = httpx.get(
+                f"http://127.0.0.1:{self.port}/healthz", timeout=5
+            ).json()
+        except httpx.HTTPError:
+            return {}
+        return health
+
     def owned(self) -> list[int]:
         """The `payments.events` partitions the worker owns, from its /healthz."""
-        try:
-            owned: list[int] = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=5).json()[
-                "owned"
-            ]
-        except httpx.HTTPError:
-            return []
+        owned: list[int] = self.health().get("owned", [])
         return owned
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -183,7 +194,29 @@ def wait_equal(workers: list[WorkerProcess], truth: dict[Series, float], timeout
         wait_for(equal, timeout=timeout, what="the workers' /metrics to equal the ground truth")
     except AssertionError:
         logs = "\n".join(w.log.read_text()[-3000:] for w in workers)
-        raise AssertionError(f"{len(last)} differences, e.g. {last[:10]}\n{logs}") from None
+        where = "\n".join(f"{w.health()}\n{group_positions(w)}" for w in workers)
+        raise AssertionError(
+            f"{len(last)} differences, e.g. {last[:10]}\n{where}\n{logs}"
+        ) from None
+
+
+def group_positions(worker: WorkerProcess) -> dict[str, list[tuple[int, int | None, int]]]:
+    """Per input topic: (partition, the group's committed offset, end offset)."""
+    admin = KafkaAdminClient(bootstrap_servers=worker.bootstrap, request_timeout_ms=10_000)
+    try:
+        partitions = [TopicPartition(t, p) for t in worker.topics for p in range(12)]
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        committed = admin.list_group_offsets({worker.app_id: None}).get(worker.app_id, {})
+    finally:
+        admin.close()
+    return {
+        topic: [
+            (tp.partition, committed[tp].offset if tp in committed else None, ends[tp].offset)
+            for tp in partitions
+            if tp.topic == topic
+        ]
+        for topic in worker.topics
+    }
 
 
 def applied(worker: WorkerProcess) -> float:
