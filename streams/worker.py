@@ -240,8 +240,23 @@ class Worker:
                     ("accounts", self.topics.accounts, self.accounts),
                 )
             }
+            # covered persons per accounts partition: in this worker's ledger, and as the merged
+            # summaries (which the exported coverage comes from) have them
+            holders = {
+                "ledger": {
+                    str(p): sum(self.accounts.holders(p).values())
+                    for p in sorted(self.owned(self.topics.accounts))
+                    if p in set(self.accounts.partitions)
+                },
+                "summaries": {
+                    str(s.partition): sum(s.holders.values())
+                    for s in sorted(self.view.summaries("accounts"), key=lambda s: s.partition)
+                },
+            }
             owned = sorted(self.owned(self.topics.events))
-            return web.json({"status": "ok", "owned": owned, "last_offsets": applied})
+            return web.json(
+                {"status": "ok", "owned": owned, "last_offsets": applied, "holders": holders}
+            )
 
         return app
 
