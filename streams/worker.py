@@ -205,10 +205,6 @@ class Worker:
             async with self._batch_locks["accounts"]:
                 self._reload(self.accounts, self.topics.accounts, "accounts")
 
-        @app.on_rebalance_complete.connect  # type: ignore[arg-type]
-        async def _seek_unstarted(sender: Any, *args: Any, **kwargs: Any) -> None:
-            await self._seek_unstarted_partitions()
-
         @app.timer(interval=s.summary_interval_seconds)  # type: ignore[untyped-decorator]
         async def _publish() -> None:
             await self._publish_summaries()
@@ -326,36 +322,20 @@ class Worker:
             self._dirty.add((kind, partition))
         logger.info("recovered %d %s keys for partitions %s", restored, kind, sorted(owned))
 
-    async def _seek_unstarted_partitions(self) -> None:
-        """Seek input partitions with no committed position to their start, explicitly.
-
-        After a restart, Faust sometimes never fetches a partition whose committed offset is
-        none or 0 (aiokafka's seek to committed leaves it to `auto_offset_reset`): seen after
-        `kill -9` of a worker that had not yet committed every partition, the restarted worker
-        owning all partitions and idle on some, for good. The seek runs in the consumer's own
-        thread (`seek_wait`): Faust's `Consumer.seek` calls aiokafka from the event loop's
-        thread, which resolves the fetcher's futures from the wrong thread.
-        """
-        consumer: Any = self.app.consumer  # the aiokafka driver's Consumer
-        committed = await consumer.seek_to_committed()
-        unstarted = {
-            tp: 0
-            for tp, offset in committed.items()
-            if tp.topic in self.topics.inputs and not offset
-        }
-        if unstarted:
-            await consumer.seek_wait(unstarted)
-        logger.info(
-            "assigned %d input partitions; sought to their start, having no committed offset: %s",
-            sum(1 for tp in committed if tp.topic in self.topics.inputs),
-            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(unstarted)) or "none",
-        )
-
     async def _report_stalled_partitions(self) -> None:
-        """Log the input partitions that have records to read but did not move since last time.
+        """Log the input partitions that have records to read but did not move since last time,
+        and seek those Faust has read nothing from to where they stand.
 
         A worker that owns a partition and makes no progress on it is otherwise silent; the line
-        names what decides whether the partition is fetched, so that the cause shows.
+        names what decides whether the partition is fetched, so that the cause shows. After a
+        restart, Faust sometimes never fetches a partition with no committed offset (seen after
+        `kill -9` of a worker that had not committed every partition: the restarted worker
+        owning all partitions and idle on some, for good); an explicit seek starts it. Only such
+        partitions are sought: seeking one that Faust is reading re-delivers records, Faust then
+        acks offsets twice, its commits of the partition stop and records were lost (seen when
+        every partition was sought to its start at each rebalance). The seek runs in the
+        consumer's own thread (`seek_wait`): Faust's `Consumer.seek` calls aiokafka from the
+        event loop's thread.
         """
         consumer: Any = self.app.consumer
         assigned = sorted(tp for tp in consumer.assignment() if tp.topic in self.topics.inputs)
@@ -381,6 +361,18 @@ class Worker:
                 tables.recovery.in_recovery,
                 self.app.flow_control.is_active(),
             )
+            # no read offset: nothing committed (Faust starts it at the committed offset) and
+            # nothing read; `.get`, as Faust's mapping is a defaultdict
+            never_read = {
+                tp: positions[tp] for tp in stalled if consumer._read_offset.get(tp) is None
+            }
+            if never_read and not tables.recovery.in_recovery:
+                logger.warning(
+                    "nothing read from %s since the worker started: seeking them to %s",
+                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in never_read),
+                    ", ".join(str(offset) for offset in never_read.values()),
+                )
+                await consumer.seek_wait(never_read)
 
     async def _publish_summaries(self) -> None:
         """Publish the summaries that changed, and all payments summaries when `e` moved."""
