@@ -233,9 +233,9 @@ def test_one_worker_equals_the_ground_truth(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known bug: in about 1 run of 7 on a loaded machine the restarted worker, with every "
-    "input partition read to its end, exports e-payment account holders short of the truth "
-    "(by 1 to 70 per district); payments are exact. Cause not found yet (docs/RELIABILITY.md)",
+    reason="known bug: on a loaded machine about 1 run in 14 drops records while the restarted "
+    "worker catches up (account holders short, commits stopped on some partitions); cause not "
+    "found yet (docs/RELIABILITY.md, Worker faults)",
 )
 @pytest.mark.parametrize(
     ("local_store", "moment"),
