@@ -1190,9 +1190,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {row['target']} | {shown} | {met} |")
     lines += [
         "",
-        "Not measured by `make bench`: the cost of 30-day windows against 1-hour ones, and the "
-        "worker's RSS with N account holders, which has its own command (it takes minutes): "
-        "`.venv/bin/python -m bench.coverage_memory 2000000`.",
+        "Measured apart from `make bench`, each with its own command: the cost of the window "
+        "length, by the payment ledger alone with the running sums of all four windows against "
+        "the 1-hour one only (`.venv/bin/python -m bench.ledger_cpu FILE --reps 5 [--windows "
+        "1h]` on the dataset above written with `--out`); and the worker's RSS with N account "
+        "holders, which takes minutes (`.venv/bin/python -m bench.coverage_memory 2000000`).",
         "",
     ]
     if results.get("errors"):
