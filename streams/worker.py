@@ -101,13 +101,18 @@ class Worker:
         """The partitions of `topic` this worker owns now."""
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
+    def _held(self, topic: str, ledger: PaymentLedger | AccountLedger) -> list[int]:
+        """The partitions of `topic` this worker owns and `ledger` holds state for, in order."""
+        held = set(ledger.partitions)
+        return sorted(p for p in self.owned(topic) if p in held)
+
     def values(self) -> Truth:
         """Every series this worker exports now."""
         owned = self.owned(self.topics.events)
         return current_values(
             self._export,
             self.payments,
-            [p for p in owned if p in set(self.payments.partitions)],
+            self._held(self.topics.events, self.payments),
             self.view,
             exports_city=0 in owned,
         )
@@ -225,24 +230,20 @@ class Worker:
         @app.page("/healthz")
         async def _healthz(web: Any, request: Any) -> Any:
             # where each owned input partition stands: the offset of its last applied record
-            applied = {
-                kind: {
-                    str(p): ledger.meta(p).last_offset
-                    for p in sorted(self.owned(topic))
-                    if p in set(ledger.partitions)
-                }
-                for kind, topic, ledger in (
-                    ("payments", self.topics.events, self.payments),
-                    ("accounts", self.topics.accounts, self.accounts),
-                )
+            ledgers: tuple[tuple[str, str, PaymentLedger | AccountLedger], ...] = (
+                ("payments", self.topics.events, self.payments),
+                ("accounts", self.topics.accounts, self.accounts),
+            )
+            last_offsets = {
+                kind: {str(p): ledger.meta(p).last_offset for p in self._held(topic, ledger)}
+                for kind, topic, ledger in ledgers
             }
             # covered persons per accounts partition: in this worker's ledger, and as the merged
             # summaries (which the exported coverage comes from) have them
             holders = {
                 "ledger": {
                     str(p): sum(self.accounts.holders(p).values())
-                    for p in sorted(self.owned(self.topics.accounts))
-                    if p in set(self.accounts.partitions)
+                    for p in self._held(self.topics.accounts, self.accounts)
                 },
                 "summaries": {
                     str(s.partition): sum(s.holders.values())
@@ -251,7 +252,7 @@ class Worker:
             }
             owned = sorted(self.owned(self.topics.events))
             return web.json(
-                {"status": "ok", "owned": owned, "last_offsets": applied, "holders": holders}
+                {"status": "ok", "owned": owned, "last_offsets": last_offsets, "holders": holders}
             )
 
         return app
