@@ -233,7 +233,7 @@ def test_one_worker_equals_the_ground_truth(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known bug: on a loaded machine about 1 run in 14 drops records while the restarted "
+    reason="known bug: on a loaded machine about 1 run in 6 drops records while the restarted "
     "worker catches up (account holders short, commits stopped on some partitions); cause not "
     "found yet (docs/RELIABILITY.md, Worker faults)",
 )
