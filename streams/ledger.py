@@ -42,15 +42,7 @@ import msgspec
 
 from cashless.schema import EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import NONCASH_METHODS
-from cashless.truth import (
-    DAY,
-    DAY_OFFSET_SECONDS,
-    HORIZON,
-    MINUTE,
-    TREND_DAYS,
-    local_day,
-    window_end,
-)
+from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from streams.windows import MinuteSeries
 
 __all__ = ["SEEN_ROWS_PER_KEY", "BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
@@ -116,6 +108,23 @@ class _Partition:
     swept_before: int = 0
 
 
+def _aggregate(
+    state: _Partition, cells: SegmentCells, district: str, minute: int, values: Sequence[int]
+) -> None:
+    """Add `values` of one minute to the segment's minutes and days and to its district."""
+    cells.minutes.add(minute, values)
+    day_index = local_day(minute * MINUTE)
+    day = cells.days.get(day_index)
+    if day is None:
+        day = cells.days[day_index] = [0, 0]
+    day[0] += values[0]
+    day[1] += values[1]
+    series = state.districts.get(district)
+    if series is None:
+        series = state.districts[district] = MinuteSeries(2)
+    series.add(minute, values)  # a series adds its own width's first values
+
+
 class _SegmentContext:
     """One segment's state as a batch sees it, looked up once per batch instead of per event."""
 
@@ -174,18 +183,7 @@ class _Batch:
             cell[3] += values[3]
             cell[4] = position
             self.dirty_cells.add(hour_key)
-            cells = segment.cells
-            cells.minutes.add(minute, values)
-            day_index = (minute * MINUTE + DAY_OFFSET_SECONDS) // DAY
-            day = cells.days.get(day_index)
-            if day is None:
-                day = cells.days[day_index] = [0, 0]
-            day[0] += 1
-            day[1] += values[1]
-            series = state.districts.get(district)
-            if series is None:
-                series = state.districts[district] = MinuteSeries(2)
-            series.add(minute, values)
+            _aggregate(state, segment.cells, district, minute, values)
         total_key = (segment.channel, segment.name, event.method)
         total = state.totals.get(total_key)
         if total is None:
@@ -317,28 +315,6 @@ class PaymentLedger:
             cells = state.segments[channel, segment] = SegmentCells()
         return cells
 
-    def _aggregate(
-        self,
-        state: _Partition,
-        channel: str,
-        segment: str,
-        district: str,
-        minute: int,
-        values: Sequence[int],
-    ) -> None:
-        cells = self._segment(state, channel, segment)
-        cells.minutes.add(minute, values)
-        day_index = local_day(minute * MINUTE)
-        day = cells.days.get(day_index)
-        if day is None:
-            day = cells.days[day_index] = [0, 0]
-        day[0] += values[0]
-        day[1] += values[1]
-        series = state.districts.get(district)
-        if series is None:
-            series = state.districts[district] = MinuteSeries(2)
-        series.add(minute, values)  # a series adds its own width's first values
-
     def _sweep(self, p: str, state: _Partition, clock: float | None, out: BatchOutcome) -> None:
         """Forget what can no longer matter: once per event-time day, not per batch."""
         if clock is None:
@@ -382,14 +358,15 @@ class PaymentLedger:
         elif kind == "c":
             channel, segment, district, hour_text = rest
             hour_key = (channel, segment, district, int(hour_text))
+            cells = self._segment(state, channel, segment)
             old = state.cells.pop(hour_key, None)
             for minute, cell in (old or {}).items():
-                self._aggregate(state, channel, segment, district, minute, [-v for v in cell[:4]])
+                _aggregate(state, cells, district, minute, [-v for v in cell[:4]])
             if value is not None:
                 hour = state.cells[hour_key] = {}
                 for minute, *cell in _decode_hour(value):
                     hour[minute] = cell
-                    self._aggregate(state, channel, segment, district, minute, cell[:4])
+                    _aggregate(state, cells, district, minute, cell[:4])
         elif kind == "t":
             channel, segment, method = rest
             if value is not None:
