@@ -233,9 +233,9 @@ def test_one_worker_equals_the_ground_truth(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known bug: on a loaded machine about 1 run in 6 drops records while the restarted "
-    "worker catches up (account holders short, commits stopped on some partitions); cause not "
-    "found yet (docs/RELIABILITY.md, Worker faults)",
+    reason="known bug: in 5 of 20 runs (every kill before a commit in the full suite) records "
+    "drop while the restarted worker catches up (account holders short, commits stopped on some "
+    "partitions); cause not found yet (docs/RELIABILITY.md, Worker faults)",
 )
 @pytest.mark.parametrize(
     ("local_store", "moment"),
