@@ -43,6 +43,7 @@ from cashless.storage import check_data_dir
 from cashless.taxonomy import Taxonomy
 from cashless.topics import Topics, ensure_topics
 from cashless.truth import Truth, window_end
+from streams.consumer import Transport
 from streams.coverage import AccountLedger
 from streams.credentials import faust_credentials
 from streams.ledger import BatchOutcome, PaymentLedger
@@ -88,6 +89,7 @@ class Worker:
         self._dirty: set[tuple[str, int]] = set()
         self._published_end: int | None = None
         self._positions: dict[TP, int | None] = {}
+        self._applied: dict[TP, int] = {}
         # A ledger is rebuilt from the local store only between batches: a batch's state reaches
         # the store after Kafka acknowledged it, and Faust recovers while an agent may be
         # waiting for that (it does not wait for streams to drain: stream_wait_empty=False).
@@ -145,6 +147,7 @@ class Worker:
             key_serializer="raw",
             value_serializer="raw",
         )
+        app.transport = Transport(app.conf.broker_consumer, app)  # before anything creates one
         events = app.topic(self.topics.events, value_type=bytes, key_type=bytes)
         accounts = app.topic(self.topics.accounts, value_type=bytes, key_type=bytes)
         self._dlq = app.topic(self.topics.dlq, value_type=bytes, key_type=bytes)
@@ -325,18 +328,10 @@ class Worker:
 
     async def _report_stalled_partitions(self) -> None:
         """Log the input partitions that have records to read but did not move since last time,
-        and seek those Faust has read nothing from to where they stand.
+        and those read to their end whose last records were never applied.
 
         A worker that owns a partition and makes no progress on it is otherwise silent; the line
-        names what decides whether the partition is fetched, so that the cause shows. After a
-        restart, Faust sometimes never fetches a partition with no committed offset (seen after
-        `kill -9` of a worker that had not committed every partition: the restarted worker
-        owning all partitions and idle on some, for good); an explicit seek starts it. Only such
-        partitions are sought: seeking one that Faust is reading re-delivers records, Faust then
-        acks offsets twice, its commits of the partition stop and records were lost (seen when
-        every partition was sought to its start at each rebalance). The seek runs in the
-        consumer's own thread (`seek_wait`): Faust's `Consumer.seek` calls aiokafka from the
-        event loop's thread.
+        names what decides whether the partition is fetched, so that the cause shows.
         """
         consumer: Any = self.app.consumer
         assigned = sorted(tp for tp in consumer.assignment() if tp.topic in self.topics.inputs)
@@ -348,10 +343,11 @@ class Worker:
             return
         stalled = stalled_partitions(self._positions, positions, ends)
         self._positions = positions
+        self._report_unapplied(consumer, positions, ends)
         if stalled:
             tables: Any = self.app.tables
             logger.warning(
-                "no progress for %.0f s on %s; in recovery: %s, flow control active: %s",
+                "no progress for %.0f s on %s; in recovery: %s, flow: %s, flow control: %s",
                 STALL_CHECK_SECONDS,
                 ", ".join(
                     f"{tp.topic}[{tp.partition}] at {positions[tp]} of {ends[tp]}"
@@ -360,20 +356,42 @@ class Worker:
                     for tp in stalled
                 ),
                 tables.recovery.in_recovery,
+                consumer.flow_active,
                 self.app.flow_control.is_active(),
             )
-            # no read offset: nothing committed (Faust starts it at the committed offset) and
-            # nothing read; `.get`, as Faust's mapping is a defaultdict
-            never_read = {
-                tp: positions[tp] for tp in stalled if consumer._read_offset.get(tp) is None
-            }
-            if never_read and not tables.recovery.in_recovery:
-                logger.warning(
-                    "nothing read from %s since the worker started: seeking them to %s",
-                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in never_read),
-                    ", ".join(str(offset) for offset in never_read.values()),
-                )
-                await consumer.seek_wait(never_read)
+
+    def _report_unapplied(
+        self, consumer: Any, positions: Mapping[TP, int | None], ends: Mapping[TP, int]
+    ) -> None:
+        """Log the input partitions read to their end whose last records were never applied."""
+        ledgers: dict[str, PaymentLedger | AccountLedger] = {
+            self.topics.events: self.payments,
+            self.topics.accounts: self.accounts,
+        }
+        applied = {
+            tp: ledgers[tp.topic].meta(tp.partition).last_offset
+            for tp in positions
+            if tp.partition in set(ledgers[tp.topic].partitions)
+        }
+        unapplied = [
+            tp
+            for tp, last in applied.items()
+            if positions[tp] == ends.get(tp)
+            and last < ends[tp] - 1
+            and self._applied.get(tp) == last
+        ]
+        self._applied = applied
+        if unapplied:
+            logger.warning(
+                "read to the end but not applied for %.0f s: %s",
+                STALL_CHECK_SECONDS,
+                ", ".join(
+                    f"{tp.topic}[{tp.partition}] applied to {applied[tp]} of {ends[tp]}"
+                    f" (read offset: {consumer._read_offset.get(tp)},"
+                    f" committed: {consumer._committed_offset.get(tp)})"
+                    for tp in unapplied
+                ),
+            )
 
     async def _publish_summaries(self) -> None:
         """Publish the summaries that changed, and all payments summaries when `e` moved."""

@@ -231,12 +231,6 @@ def test_one_worker_equals_the_ground_truth(
     wait_equal(workers, small.truth, timeout=180)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug: in 5 of 20 runs (every kill before a commit in the full suite) records "
-    "drop while the restarted worker catches up (account holders short, commits stopped on some "
-    "partitions); cause not found yet (docs/RELIABILITY.md, Worker faults)",
-)
 @pytest.mark.parametrize(
     ("local_store", "moment"),
     [("kept", "first_batch"), ("emptied", "first_batch"), ("kept", "after_a_commit")],
