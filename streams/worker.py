@@ -2,7 +2,8 @@
 partition summaries shared through Kafka, and `/metrics` on the worker's web server.
 
 Faust runs the consumer group, the changelog tables, their recovery after a crash or a rebalance,
-and the web server. The numbers themselves come from the pure ledgers in this package: each
+and the web server; its consumer's seek at the end of a rebalance is made safe in
+`streams/consumer.py`. The numbers themselves come from the pure ledgers in this package: each
 agent takes a batch of records, hands each partition's records to its ledger, and writes the
 table keys the ledger returns, each once per batch. Writes go to the changelog partition of the
 records they came from (Faust would otherwise take the partition of whichever event is
