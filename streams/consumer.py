@@ -28,6 +28,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 __all__ = ["Transport"]
 
+SEEK_TIMEOUT_SHARE = 0.8  # of Faust's broker request timeout, which bounds the seek in recovery
+
 
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with `perform_seek` safe at the end of a rebalance."""
@@ -38,7 +40,8 @@ class Consumer(faust_aiokafka.Consumer):
 
     async def perform_seek(self) -> None:
         """Seek the input partitions to their committed offsets, or to their start."""
-        if self.flow_active:
+        at_recovery_end = self.flow_active
+        if at_recovery_end:
             # At the end of a recovery: no record may reach a stream until Faust, right after
             # this seek, empties the queues and resumes the flow. The record the fetcher is
             # handing over is cancelled; its read offset is set before the committed offsets
@@ -47,7 +50,17 @@ class Consumer(faust_aiokafka.Consumer):
         # Faust also seeks from the fetcher when records arrive while the flow is stopped: that
         # seek waits for this one, then seeks again (the fetcher delivers nothing meanwhile).
         async with self._seek_lock:
-            await super().perform_seek()
+            if not at_recovery_end:
+                await super().perform_seek()
+                return
+            # Faust gives up its recovery for good when this seek outlasts its request timeout,
+            # and the flow stopped above would then never resume: crash instead, loudly.
+            timeout = SEEK_TIMEOUT_SHARE * self.app.conf.broker_request_timeout
+            try:
+                await asyncio.wait_for(super().perform_seek(), timeout=timeout)
+            except TimeoutError as exc:
+                await self.app.crash(exc)
+                raise
 
     async def seek_to_committed(self) -> Any:
         """Seek to the committed offsets, and an input partition without one to its start."""

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from faust.types import TP
 
 from cashless.settings import KafkaSettings, TaxonomySettings, WorkerSettings
@@ -23,10 +24,11 @@ class RecordingKafkaConsumer:
         self.faust_consumer = faust_consumer
         self.committed = dict(committed)
         self.calls: list[tuple[str, Any, bool]] = []
+        self.round_trip = 0.01  # seconds, to the broker
 
     async def seek_to_committed(self) -> Mapping[TP, int | None]:
         self.calls.append(("seek_to_committed", None, self.faust_consumer.flow_active))
-        await asyncio.sleep(0.01)  # a round trip to the broker
+        await asyncio.sleep(self.round_trip)
         return self.committed
 
     def assignment(self) -> set[TP]:
@@ -53,8 +55,8 @@ def consumer_with(
     tmp_path: Path, committed: Mapping[TP, int | None]
 ) -> tuple[Any, RecordingKafkaConsumer]:
     worker = Worker(WorkerSettings(state_dir=tmp_path), KafkaSettings(), TaxonomySettings().load())
-    consumer = worker.app.consumer
-    assert isinstance(consumer, Consumer), "the worker's app uses the safe consumer"
+    consumer: Any = worker.app.consumer
+    assert isinstance(worker.app.consumer, Consumer), "the worker's app uses the safe consumer"
     kafka = RecordingKafkaConsumer(consumer, committed)
     consumer._thread = Thread(kafka)
     return consumer, kafka
@@ -96,3 +98,22 @@ def test_a_seek_from_the_fetcher_waits_for_the_one_in_progress(tmp_path: Path) -
     asyncio.run(both())
     assert [c[0] for c in kafka.calls] == ["seek_to_committed", "seek_to_committed"]
     assert consumer.flow_active is False, "Faust resumes the flow itself, after the seek"
+
+
+def test_a_seek_at_the_end_of_a_recovery_that_hangs_crashes_the_worker(tmp_path: Path) -> None:
+    """Faust would end its recovery for good, with the flow left stopped: a silent worker."""
+    consumer, kafka = consumer_with(tmp_path, {TP(EVENTS, 0): 5})
+    kafka.round_trip = 5.0
+    consumer.app.conf.broker_request_timeout = 0.1
+    crashes: list[BaseException] = []
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    consumer.app.crash = crash
+    consumer.resume_flow()
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(consumer.perform_seek())
+    assert len(crashes) == 1
+    assert isinstance(crashes[0], TimeoutError)
