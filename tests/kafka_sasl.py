@@ -1,9 +1,13 @@
-"""A second, throw-away Kafka broker whose only client listener is SASL_PLAINTEXT (PLAIN).
+"""A second, throw-away Kafka broker whose only listener for clients speaks SASL: PLAIN over
+plaintext, or SCRAM-SHA-256 over TLS.
 
 It runs the same jars and base configuration as the local stack (`ops/kafka/server.properties`,
 `ops.stack.Stack` resolves the jars), with the client listener switched to SASL and two users:
-`admin` (the broker's own inter-broker identity) and the one the test asks for. It binds to
-127.0.0.1 on free ports, and is stopped by process group at the end.
+`admin` (the broker's own inter-broker identity, PLAIN) and the client user, known to the broker
+only under the mechanism asked for (a PLAIN user in the JAAS configuration, or a SCRAM credential
+written into the storage at format time). With TLS the listener presents a self-signed
+certificate for 127.0.0.1 (`tests.tls`), which clients trust through `CASHLESS_KAFKA_SSL_CAFILE`.
+It binds to 127.0.0.1 on free ports, and is stopped by process group at the end.
 """
 
 from __future__ import annotations
@@ -18,16 +22,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
 from cashless.settings import KafkaSettings
 from ops.stack import CONFIG_DIR, Stack
 from tests.conftest import free_port, stack_settings, wait_for
+from tests.tls import self_signed
 
-__all__ = ["SaslBroker", "sasl_broker"]
+__all__ = ["Mechanism", "SaslBroker", "sasl_broker"]
+
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 _PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+_SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
 
 @dataclass(frozen=True)
@@ -38,44 +47,79 @@ class SaslBroker:
     username: str
     password: str = field(repr=False)
     log: Path = field(repr=False)
+    mechanism: Mechanism = "PLAIN"
+    cafile: Path | None = None  # the broker's certificate, when it speaks TLS
+
+    @property
+    def refusal(self) -> str:
+        """What the broker answers a wrong password with."""
+        if self.mechanism == "PLAIN":
+            return "Invalid username or password"
+        return f"invalid credentials with SASL mechanism {self.mechanism}"
+
+    @property
+    def protocol(self) -> Literal["SASL_PLAINTEXT", "SASL_SSL"]:
+        return "SASL_PLAINTEXT" if self.cafile is None else "SASL_SSL"
 
     def settings(self, password: str | None = None, **extra: object) -> KafkaSettings:
         """Kafka settings of a client of this broker (with another password, if given)."""
         return KafkaSettings(
             bootstrap_servers=self.bootstrap,
-            kafka_security_protocol="SASL_PLAINTEXT",
-            kafka_sasl_mechanism="PLAIN",
+            kafka_security_protocol=self.protocol,
+            kafka_sasl_mechanism=self.mechanism,
             kafka_sasl_username=self.username,
             kafka_sasl_password=SecretStr(self.password if password is None else password),
+            kafka_ssl_cafile=self.cafile,
             **extra,  # type: ignore[arg-type]
         )
 
     def env(self) -> dict[str, str]:
         """The `CASHLESS_*` environment a project command needs to use this broker."""
-        return {
+        env = {
             "CASHLESS_BOOTSTRAP_SERVERS": self.bootstrap,
-            "CASHLESS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "CASHLESS_KAFKA_SASL_MECHANISM": "PLAIN",
+            "CASHLESS_KAFKA_SECURITY_PROTOCOL": self.protocol,
+            "CASHLESS_KAFKA_SASL_MECHANISM": self.mechanism,
             "CASHLESS_KAFKA_SASL_USERNAME": self.username,
             "CASHLESS_KAFKA_SASL_PASSWORD": self.password,
         }
+        if self.cafile is not None:
+            env["CASHLESS_KAFKA_SSL_CAFILE"] = str(self.cafile)
+        return env
 
 
-def _properties(port: int, controller_port: int, data: Path, password: str, admin: str) -> str:
+def _properties(
+    port: int, controller_port: int, data: Path, broker: SaslBroker, admin: str, tls: _Tls | None
+) -> str:
     base = (CONFIG_DIR / "kafka" / "server.properties").read_text("utf-8")
     text = base.format(port=port, controller_port=controller_port, log_dirs=data)
+    protocol = broker.protocol
+    listener = protocol.lower()
+    plain_users = f'user_admin="{admin}"'
+    if broker.mechanism == "PLAIN":
+        plain_users += f' user_{broker.username}="{broker.password}"'
     overrides = {
-        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
-        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
+        "listeners": f"{protocol}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"{protocol}://127.0.0.1:{port}",
+        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": protocol,
+        "sasl.enabled.mechanisms": ",".join(sorted({"PLAIN", broker.mechanism})),
         "sasl.mechanism.inter.broker.protocol": "PLAIN",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
-            f'{_PLAIN} required username="admin" password="{admin}" '
-            f'user_admin="{admin}" user_cashless="{password}";'
+        f"listener.name.{listener}.plain.sasl.jaas.config": (
+            f'{_PLAIN} required username="admin" password="{admin}" {plain_users};'
         ),
     }
+    if broker.mechanism != "PLAIN":
+        overrides[f"listener.name.{listener}.{broker.mechanism.lower()}.sasl.jaas.config"] = (
+            f"{_SCRAM} required;"
+        )
+    if tls is not None:  # PEM inline, continued over lines as Java properties allow
+        overrides |= {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.certificate.chain": _continued(tls.cert),
+            "ssl.keystore.key": _continued(tls.key),
+            "ssl.truststore.type": "PEM",  # the broker talks to itself over the same listener
+            "ssl.truststore.certificates": _continued(tls.cert),
+        }
     lines = [
         line
         for line in text.splitlines()
@@ -83,6 +127,16 @@ def _properties(port: int, controller_port: int, data: Path, password: str, admi
     ]
     lines += [f"{key}={value}" for key, value in overrides.items()]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Tls:
+    cert: str
+    key: str
+
+
+def _continued(pem: str) -> str:
+    return " \\\n".join(pem.strip().splitlines())
 
 
 def _ready(broker: SaslBroker) -> bool:
@@ -106,22 +160,32 @@ def _ready(broker: SaslBroker) -> bool:
 
 
 @contextmanager
-def sasl_broker(directory: Path) -> Iterator[SaslBroker]:
+def sasl_broker(
+    directory: Path, mechanism: Mechanism = "PLAIN", tls: bool = False
+) -> Iterator[SaslBroker]:
     """Start the SASL broker under `directory`; yield it once it answers; stop it at the end."""
     stack = Stack(stack_settings(directory))  # its jars, Java options and data layout
     stack.fetch_kafka()
     kafka_dir = directory / "kafka"
     kafka_dir.mkdir(parents=True, exist_ok=True)
     port, controller_port = free_port(), free_port()
+    certificate = self_signed(directory, "broker") if tls else None
     broker = SaslBroker(
         bootstrap=f"127.0.0.1:{port}",
         username="cashless",
         password=f"sasl-{uuid.uuid4().hex}",
         log=kafka_dir / "console.log",
+        mechanism=mechanism,
+        cafile=None if certificate is None else certificate.cert,
+    )
+    pem = (
+        None
+        if certificate is None
+        else _Tls(certificate.cert.read_text(), certificate.key.read_text())
     )
     properties = kafka_dir / "server.properties"
     properties.write_text(
-        _properties(port, controller_port, kafka_dir / "data", broker.password, uuid.uuid4().hex)
+        _properties(port, controller_port, kafka_dir / "data", broker, uuid.uuid4().hex, pem)
     )
     properties.chmod(0o600)
     java = stack._java_prefix()  # the stack's own Java command line, pointed at this directory
@@ -135,6 +199,14 @@ def sasl_broker(directory: Path) -> Iterator[SaslBroker]:
             f"--cluster-id={cluster_id}",
             "-c",
             str(properties),
+            *(
+                []
+                if mechanism == "PLAIN"
+                else [
+                    "--add-scram",
+                    f"{mechanism}=[name={broker.username},password={broker.password}]",
+                ]
+            ),
         ],
         check=True,
         capture_output=True,
