@@ -52,7 +52,7 @@ from streams.local_store import STORE_OPTIONS, LocalStore
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, PartitionSummary, summarise_accounts, summarise_payments
 
-__all__ = ["Worker", "stalled_partitions"]
+__all__ = ["Worker", "stalled_partitions", "unapplied_partitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -374,13 +374,7 @@ class Worker:
             for tp in positions
             if tp.partition in set(ledgers[tp.topic].partitions)
         }
-        unapplied = [
-            tp
-            for tp, last in applied.items()
-            if positions[tp] == ends.get(tp)
-            and last < ends[tp] - 1
-            and self._applied.get(tp) == last
-        ]
+        unapplied = unapplied_partitions(self._applied, applied, positions, ends)
         self._applied = applied
         if unapplied:
             logger.warning(
@@ -506,6 +500,21 @@ def stalled_partitions(
         tp
         for tp, position in now.items()
         if position is not None and position < ends.get(tp, 0) and before.get(tp) == position
+    ]
+
+
+def unapplied_partitions(
+    before: Mapping[TP, int],
+    applied: Mapping[TP, int],
+    positions: Mapping[TP, int | None],
+    ends: Mapping[TP, int],
+) -> list[TP]:
+    """The partitions read to their end whose last applied offset is short of it and has not
+    moved since `before`."""
+    return [
+        tp
+        for tp, last in applied.items()
+        if positions.get(tp) == ends.get(tp) and last < ends[tp] - 1 and before.get(tp) == last
     ]
 
 
