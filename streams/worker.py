@@ -109,6 +109,25 @@ class Worker:
         held = set(ledger.partitions)
         return sorted(p for p in self.owned(topic) if p in held)
 
+    def _owned_groups(
+        self, topic: str, batch: Sequence[EventT[bytes]]
+    ) -> list[tuple[int, list[tuple[int, bytes]]]]:
+        """The batch's `(offset, value)` records per partition, for the partitions owned now.
+
+        A batch can hold records of a partition revoked since they were fetched (Faust does not
+        wait for streams to drain at a rebalance). Applied here they would start from the empty
+        state the ledger has after dropping the partition, and their writes would reach the
+        changelog the new owner recovers from; they are left to the new owner instead, which
+        reads them again from the committed offset (Faust discards the revoked partition's
+        commit).
+        """
+        owned = self.owned(topic)
+        return [
+            (partition, [(e.message.offset, e.value) for e in group])
+            for partition, group in _by_partition(batch)
+            if partition in owned
+        ]
+
     def values(self) -> Truth:
         """Every series this worker exports now."""
         owned = self.owned(self.topics.events)
@@ -175,8 +194,7 @@ class Worker:
 
         async def apply_payments(batch: Sequence[EventT[bytes]]) -> None:
             async with self._batch_locks["payments"]:
-                for partition, group in _by_partition(batch):
-                    records = [(e.message.offset, e.value) for e in group]
+                for partition, records in self._owned_groups(self.topics.events, batch):
                     known = max(
                         filter(None, (self.view.stream_time, self.payments.stream_time)),
                         default=None,
@@ -187,8 +205,7 @@ class Worker:
 
         async def apply_accounts(batch: Sequence[EventT[bytes]]) -> None:
             async with self._batch_locks["accounts"]:
-                for partition, group in _by_partition(batch):
-                    records = [(e.message.offset, e.value) for e in group]
+                for partition, records in self._owned_groups(self.topics.accounts, batch):
                     outcome = self.accounts.process(partition, records)
                     await self._persist(accounts_table, partition, outcome, self.topics.accounts)
                     self._dirty.add(("accounts", partition))
