@@ -13,6 +13,7 @@ import hashlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -396,8 +397,39 @@ def test_prometheus_restart_resumes_the_series_and_no_alert_flaps(
         values = [float(v) for _, v in series["values"]]
         assert min(times) < stopped_at < max(times), f"one series across the restart: {series}"
         assert values == sorted(values), f"a counter went down across the restart: {series}"
-    # Watch the alerts over the next evaluations (one a second): no firing alert may go back to
-    # pending, no pending alert may start its `for:` clock again, nothing new may fire.
+    _assert_no_alert_flaps(own_stack, before, notified, stopped_at)
+
+    # A worker that misses scrapes (paused longer than the scrape timeout: a long GC, a loaded
+    # host) makes Prometheus mark its series stale at the first failed scrape; the recordings
+    # the alerts read must ride that out as `for:` rides out a restart.
+    paused_at = time.time()
+    worker = workers[-1].process
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(
+            lambda: sample(own_stack, f"timestamp(up{{{instance}}} == 0) > {paused_at}"),
+            timeout=30,
+            what="a failed scrape of the paused worker",
+        )
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    wait_for(
+        lambda: sample(own_stack, f"timestamp(up{{{instance}}} == 1) > {paused_at}"),
+        timeout=30,
+        what="a scrape of the resumed worker",
+    )
+    _assert_no_alert_flaps(own_stack, before, notified, stopped_at)
+
+
+def _assert_no_alert_flaps(
+    own_stack: RunningStack,
+    before: dict[Alert, tuple[str, str]],
+    notified: dict[Alert, str],
+    stopped_at: float,
+) -> None:
+    """Over the next 15 evaluations (one a second): no firing alert goes back to pending, no
+    pending alert starts its `for:` clock again, nothing new fires, Alertmanager keeps them."""
+    firing = {a for a, (state, _) in before.items() if state == "firing"}
     observed: list[dict[Alert, tuple[str, str]]] = []
 
     def watched() -> bool:
@@ -406,7 +438,7 @@ def test_prometheus_restart_resumes_the_series_and_no_alert_flaps(
             observed.append(alerts)
         return len(observed) >= 15
 
-    wait_for(watched, timeout=60, what="fifteen looks at the alerts after the restart")
+    wait_for(watched, timeout=60, what="fifteen looks at the alerts")
     for alerts in observed:
         now_firing = {a for a, (state, _) in alerts.items() if state == "firing"}
         assert now_firing == firing, f"firing before {firing}, after {now_firing}"

@@ -126,11 +126,15 @@ MUTATIONS = {
     ),
     "below-goal condition dropped (saturated electricity would stall)": (
         r'(segment:cashless_noncash_ratio:max\{window="30d"\})\s*<\s*on \(\) group_left \(\)\s*'
-        r'max\(cashless_goal_ratio\{goal="noncash"\}\)(\s*and on)',
+        r'max\(last_over_time\(cashless_goal_ratio\{goal="noncash"\}\[5m\]\)\)(\s*and on)',
         r"\1\2",
     ),
     "instance kept (a rebalance would restart the for: clock)": (
-        r"max without \(instance\) \((cashless_noncash_ratio)\)",
+        r"max without \(instance\) \((last_over_time\(cashless_noncash_ratio\[5m\]\))\)",
+        r"\1",
+    ),
+    "stale markers followed (a missed scrape would restart the for: clock)": (
+        r"last_over_time\((cashless_noncash_ratio)\[5m\]\)",
         r"\1",
     ),
     "silence by the wall clock instead of stream time": (
