@@ -112,16 +112,18 @@ class AccountLedger:
         outcome.writes[f"p|{p}".encode()] = msgspec.json.encode(meta)
         return outcome
 
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        """Rebuild from one persisted (key, value); each key is restored once."""
+    def restore(self, key: bytes, value: bytes | None) -> dict[bytes, bytes | None]:
+        """Rebuild from one persisted (key, value); each key is restored once. Nothing to add
+        to the local store (the accounts table has no index of its own)."""
         kind, partition, *_ = key.decode().split("|")
         state = self._partition(int(partition))
         if value is None:
-            return
+            return {}
         if kind == "p":
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "a":
             _move(state.holders, None, _person(_decode_accounts(value)))
+        return {}
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""

@@ -1,8 +1,9 @@
 """The payment ledger: what each Kafka record of `payments.events` does to one partition's state.
 
-Pure logic, no Faust and no I/O: the agent hands it the records of one partition in offset
-order and persists the table writes it returns; on recovery it hands back every persisted
-(key, value) so the ledger rebuilds its in-memory aggregates.
+Pure logic, no Faust: the agent hands it the records of one partition in offset order and
+persists the table writes it returns; on recovery it hands back every persisted (key, value) so
+the ledger rebuilds its in-memory aggregates. The dedup entries are not in memory: the ledger
+reads them from the table's local store through a `SeenStore` (one multi-get per batch).
 
 Counting is idempotent under at-least-once delivery. Every persisted counter carries the
 position (record offset, index in the record) of the last event applied to it, and an event at
@@ -16,12 +17,18 @@ What a batch persists, in this order (a crash can keep any prefix of it; the met
 - `c|P|channel|segment|district|hour` — rows `[minute, n, noncash, amount, noncash_amount,
   position]` for the minutes of one event-time hour (the position stays per minute);
 - `t|P|channel|segment|method` — `[count, amount, position]`;
-- `d|P|offset|index` — the dedup entries the batch added, rows `[channel, segment, source,
-  event_id, offset, index, occurred_at]`, at most `SEEN_ROWS_PER_KEY` per key, keyed by the
-  position of the first; recovery keeps, per `(source, event_id)` of a segment, the entry with
-  the larger position. Only a newly applied event adds a row (a replayed one does not), so a
-  key is not rewritten with fewer rows; rows a crash lost are added again by the replay;
+- `d|P|day|offset|index` — the dedup entries the batch added, rows `[channel, segment, source,
+  event_id, offset, index, occurred_at]`, split by the local day of `occurred_at`, at most
+  `SEEN_ROWS_PER_KEY` per key, keyed by the day and the position of the first; recovery keeps,
+  per `(source, event_id)` of a segment, the entry with the larger position. Only a newly
+  applied event adds a row (a replayed one does not), so a key is not rewritten with fewer
+  rows; rows a crash lost are added again by the replay;
 - `p|P` — the partition's meta (counters, clocks, last offset).
+
+Besides, and only in the local store (`BatchOutcome.local`, written atomically with the batch):
+`e|P|channel|segment|source|event_id` → `[offset, index, occurred_at]`, one key per dedup entry,
+the index that a lookup reads. It is derived from the `d` rows: recovery rebuilds what the local
+store lacks (`restore` returns those writes), and a day's index keys go when its rows expire.
 
 So a batch writes a few keys per segment, not a few per event: the changelog, and the time to
 replay it after a restart, grow with the cells touched rather than with the events.
@@ -37,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -45,7 +53,14 @@ from cashless.taxonomy import NONCASH_METHODS
 from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from streams.windows import MinuteSeries
 
-__all__ = ["SEEN_ROWS_PER_KEY", "BatchOutcome", "PartitionMeta", "PaymentLedger", "SegmentCells"]
+__all__ = [
+    "SEEN_ROWS_PER_KEY",
+    "BatchOutcome",
+    "PartitionMeta",
+    "PaymentLedger",
+    "SeenStore",
+    "SegmentCells",
+]
 
 # Dedup rows per changelog record: a row is at most ~260 bytes (64-character ids), so a record
 # stays well under Kafka's default 1 MB message limit.
@@ -60,6 +75,20 @@ _decode = msgspec.json.decode
 _SeenRow = tuple[str, str, str, str, int, int, float]
 _decode_seen = msgspec.json.Decoder(list[_SeenRow]).decode
 _decode_hour = msgspec.json.Decoder(list[list[int]]).decode
+# A dedup entry in the index: offset, index, occurred_at
+_decode_entry = msgspec.json.Decoder(tuple[int, int, float]).decode
+
+
+class SeenStore(Protocol):
+    """What the ledger reads of a partition's local store: the dedup index and the `d` rows."""
+
+    def get_many(self, partition: int, keys: Sequence[bytes]) -> Sequence[bytes | None]:
+        """The values of `keys` (None where absent), in order."""
+        ...
+
+    def scan(self, partition: int, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
+        """Every (key, value) whose key starts with `prefix`."""
+        ...
 
 
 class PartitionMeta(msgspec.Struct):
@@ -86,9 +115,12 @@ class SegmentCells:
 
 @dataclass
 class BatchOutcome:
-    """What a batch did: table writes (None deletes a key) and the rejections with their input."""
+    """What a batch did: table writes (None deletes a key), writes for the local store only
+    (derived from the table's, not sent to the changelog), and the rejections with their input.
+    """
 
     writes: dict[bytes, bytes | None] = field(default_factory=dict)
+    local: dict[bytes, bytes | None] = field(default_factory=dict)
     rejections: list[tuple[int, Rejection, bytes]] = field(default_factory=list)
 
 
@@ -99,10 +131,8 @@ class _Partition:
     cells: dict[tuple[str, str, str, int], dict[int, list[int]]] = field(default_factory=dict)
     # (channel, segment, method) -> [count, amount, position]
     totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-    # (channel, segment) -> (source, event_id) -> [offset, index, occurred_at]
-    seen: dict[tuple[str, str], dict[tuple[str, str], list[float]]] = field(default_factory=dict)
-    # persisted dedup key -> `channel:segment` -> newest occurred_at of its rows, for pruning
-    seen_keys: dict[bytes, dict[str, float]] = field(default_factory=dict)
+    # local day of the dedup rows -> `channel:segment` -> newest occurred_at, for pruning
+    seen_days: dict[int, dict[str, float]] = field(default_factory=dict)
     segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
     districts: dict[str, MinuteSeries] = field(default_factory=dict)
     swept_before: int = 0
@@ -128,13 +158,12 @@ def _aggregate(
 class _SegmentContext:
     """One segment's state as a batch sees it, looked up once per batch instead of per event."""
 
-    __slots__ = ("cells", "channel", "clock", "horizon", "key", "name", "seen")
+    __slots__ = ("cells", "channel", "clock", "horizon", "key", "name")
 
     def __init__(self, state: _Partition, channel: str, segment: str) -> None:
         self.channel = channel
         self.name = segment
         self.key = f"{channel}:{segment}"
-        self.seen = state.seen.setdefault((channel, segment), {})
         self.cells = PaymentLedger._segment(state, channel, segment)
         self.clock = state.meta.clocks.get(self.key)
         self.horizon = None if self.clock is None else window_end(self.clock) - HORIZON
@@ -205,8 +234,9 @@ class _Batch:
 class PaymentLedger:
     """Validates, deduplicates and aggregates payment events, per partition."""
 
-    def __init__(self, decoder: EventDecoder) -> None:
+    def __init__(self, decoder: EventDecoder, store: SeenStore) -> None:
         self._decoder = decoder
+        self._store = store
         self._partitions: dict[int, _Partition] = {}
 
     # -- reading --------------------------------------------------------------------------------
@@ -251,20 +281,34 @@ class PaymentLedger:
         # reaches the changelog without the rest of this batch then agrees with the meta that
         # recovery finds, and replaying the batch takes the same decisions as the first time.
         known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
-        self._sweep(p, state, known, outcome)
+        self._sweep(partition, p, state, known, outcome)
         batch = _Batch(state)
         decode = self._decoder.decode_payments
+        decoded = [(offset, value, decode(value)) for offset, value in records]
+        # The dedup index keys of the batch's events, read in one go; entries the batch adds
+        # go in the same dict, so a re-send within the batch is caught too.
+        prefix = f"e|{p}|"
+        wanted = [
+            f"{prefix}{e.channel}|{e.segment}|{e.source}|{e.event_id}".encode()
+            for _, _, result in decoded
+            for e in result.events
+        ]
+        seen: dict[bytes, tuple[int, int, float] | None] = {
+            key: None if stored is None else _decode_entry(stored)
+            for key, stored in zip(wanted, self._store.get_many(partition, wanted), strict=True)
+        }
+        seen_keys = iter(wanted)
         newest = meta.newest
         rejected = meta.rejected
         segment: _SegmentContext | None = None
-        for offset, value in records:
+        for offset, value, result in decoded:
             fresh = offset > meta.last_offset
-            result = decode(value)
             for rejection in result.rejections:
                 outcome.rejections.append((offset, rejection, value))
                 if fresh:
                     rejected[rejection.reason] = rejected.get(rejection.reason, 0) + 1
             for index, event in enumerate(result.events):
+                seen_key = next(seen_keys)
                 t = event.occurred_at.timestamp()
                 if fresh:
                     previous = newest.get(event.source)
@@ -277,20 +321,19 @@ class PaymentLedger:
                     or event.channel != segment.channel
                 ):
                     segment = batch.segment(event.channel, event.segment)
-                seen_key = (event.source, event.event_id)
-                seen = segment.seen.get(seen_key)
-                if seen is None or seen[0] != offset or seen[1] != index:  # not a replay
+                entry = seen[seen_key]
+                if entry is None or entry[0] != offset or entry[1] != index:  # not a replay
                     horizon = segment.horizon
                     if horizon is not None and t < horizon:
                         meta.late += fresh
                         continue
-                    if seen is not None and (horizon is None or seen[2] >= horizon):
+                    if entry is not None and (horizon is None or entry[2] >= horizon):
                         meta.duplicates += fresh
                         continue
-                    segment.seen[seen_key] = [offset, index, t]
-                    batch.new_seen.append(
-                        (event.channel, event.segment, *seen_key, offset, index, t)
-                    )
+                    seen[seen_key] = (offset, index, t)
+                    outcome.local[seen_key] = _encode((offset, index, t))
+                    ids = (event.channel, event.segment, event.source, event.event_id)
+                    batch.new_seen.append((*ids, offset, index, t))
                 batch.apply(segment, (offset << _INDEX_BITS) | index, event, t)
             if fresh:
                 meta.last_offset = offset
@@ -299,12 +342,15 @@ class PaymentLedger:
             outcome.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = _encode(rows)
         for tk in batch.dirty_totals:
             outcome.writes[_key("t", p, *tk)] = _encode(state.totals[tk])
-        new_seen = batch.new_seen
-        for start in range(0, len(new_seen), SEEN_ROWS_PER_KEY):
-            chunk = new_seen[start : start + SEEN_ROWS_PER_KEY]
-            key = _key("d", p, str(chunk[0][4]), str(chunk[0][5]))
-            outcome.writes[key] = _encode(chunk)
-            state.seen_keys[key] = _newest(chunk)
+        by_day: dict[int, list[_SeenRow]] = {}
+        for row in batch.new_seen:
+            by_day.setdefault(local_day(row[6]), []).append(row)
+        for day, day_rows in by_day.items():
+            for start in range(0, len(day_rows), SEEN_ROWS_PER_KEY):
+                chunk = day_rows[start : start + SEEN_ROWS_PER_KEY]
+                key = _key("d", p, str(day), str(chunk[0][4]), str(chunk[0][5]))
+                outcome.writes[key] = _encode(chunk)
+            _note_day(state, day, day_rows)
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
 
@@ -315,7 +361,9 @@ class PaymentLedger:
             cells = state.segments[channel, segment] = SegmentCells()
         return cells
 
-    def _sweep(self, p: str, state: _Partition, clock: float | None, out: BatchOutcome) -> None:
+    def _sweep(
+        self, partition: int, p: str, state: _Partition, clock: float | None, out: BatchOutcome
+    ) -> None:
         """Forget what can no longer matter: once per event-time day, not per batch."""
         if clock is None:
             return
@@ -329,17 +377,13 @@ class PaymentLedger:
         for c in [c for c in state.cells if c[3] < before // _HOUR_MINUTES]:
             del state.cells[c]
             out.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = None
-        # An entry older than its segment's horizon can no longer make an event a duplicate.
+        # A day's dedup rows go once each of their segments' horizon has passed them: an entry
+        # older than its segment's horizon can no longer make an event a duplicate.
         horizons = {s: window_end(c) - HORIZON for s, c in state.meta.clocks.items()}
-        for (channel, segment), seen in state.seen.items():
-            horizon = horizons.get(f"{channel}:{segment}")
-            if horizon is not None:
-                for k in [k for k, v in seen.items() if v[2] < horizon]:
-                    del seen[k]
-        for key, newest in list(state.seen_keys.items()):
+        for day, newest in list(state.seen_days.items()):
             if all(t < horizons.get(s, -math.inf) for s, t in newest.items()):
-                del state.seen_keys[key]
-                out.writes[key] = None
+                del state.seen_days[day]
+                self._forget_day(partition, p, day, out)
         for cells in state.segments.values():
             cells.minutes.prune(before)
             for day in [d for d in cells.days if d < oldest_day]:
@@ -347,10 +391,25 @@ class PaymentLedger:
         for series in state.districts.values():
             series.prune(before)
 
+    def _forget_day(self, partition: int, p: str, day: int, out: BatchOutcome) -> None:
+        """Delete the dedup rows of one local day, and the index keys that still point at them."""
+        positions: dict[bytes, set[tuple[int, int]]] = {}
+        for key, value in self._store.scan(partition, _key("d", p, str(day), "")):
+            out.writes[key] = None
+            for channel, segment, source, event_id, offset, index, _ in _decode_seen(value):
+                seen_key = _key("e", p, channel, segment, source, event_id)
+                positions.setdefault(seen_key, set()).add((offset, index))
+        keys = list(positions)
+        for seen_key, stored in zip(keys, self._store.get_many(partition, keys), strict=True):
+            if stored is not None and _decode_entry(stored)[:2] in positions[seen_key]:
+                out.local[seen_key] = None
+
     # -- recovery -------------------------------------------------------------------------------
 
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        """Rebuild from one persisted (key, value); a None value is a deletion."""
+    def restore(self, key: bytes, value: bytes | None) -> dict[bytes, bytes | None]:
+        """Rebuild from one persisted (key, value); a None value is a deletion. Returns the
+        writes the local store needs to index what it holds (see `BatchOutcome.local`)."""
+        local: dict[bytes, bytes | None] = {}
         kind, partition, *rest = key.decode().split("|")
         state = self._partition(int(partition))
         if kind == "p" and value is not None:
@@ -372,19 +431,26 @@ class PaymentLedger:
             if value is not None:
                 total = state.totals[channel, segment, method] = _decode(value)
                 self._segment(state, channel, segment).totals[method] = total
-        elif kind == "d":
-            if value is None:
-                # Pruned: every entry in it had expired, and the next sweep forgets them.
-                state.seen_keys.pop(key, None)
-                return
+        elif kind == "d" and value is not None:
+            # The index keys of these rows that the local store lacks or holds older entries
+            # for (rows recovered from the changelog rather than written by this store's batches).
             rows = _decode_seen(value)
+            _note_day(state, int(rest[0]), rows)
+            newest: dict[bytes, tuple[int, int, float]] = {}
             for channel, segment, source, event_id, offset, index, t in rows:
-                seen = state.seen.setdefault((channel, segment), {})
-                entry = seen.get((source, event_id))
-                # The same (source, event_id) applied again once its first entry had expired.
-                if entry is None or (entry[0], entry[1]) < (offset, index):
-                    seen[source, event_id] = [offset, index, t]
-            state.seen_keys[key] = _newest(rows)
+                newest[_key("e", partition, channel, segment, source, event_id)] = (
+                    offset,
+                    index,
+                    t,
+                )
+            keys = list(newest)
+            for seen_key, stored in zip(
+                keys, self._store.get_many(int(partition), keys), strict=True
+            ):
+                entry = newest[seen_key]
+                if stored is None or _decode_entry(stored)[:2] < entry[:2]:
+                    local[seen_key] = _encode(entry)
+        return local
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""
@@ -401,11 +467,10 @@ def _key(*parts: str) -> bytes:
     return "|".join(parts).encode()
 
 
-def _newest(rows: Iterable[_SeenRow]) -> dict[str, float]:
-    """The newest occurred_at per segment (`channel:segment`) among dedup rows."""
-    newest: dict[str, float] = {}
+def _note_day(state: _Partition, day: int, rows: Iterable[_SeenRow]) -> None:
+    """Remember the newest occurred_at per segment (`channel:segment`) among a day's rows."""
+    newest = state.seen_days.setdefault(day, {})
     for channel, segment, *_, t in rows:
         key = f"{channel}:{segment}"
         if t > newest.get(key, -math.inf):
             newest[key] = t
-    return newest

@@ -8,12 +8,14 @@ the changelog never got, which recovery would not undo.
 
 So the worker writes here only after Kafka acknowledged a batch's changelog records, in one
 atomic RocksDB write together with the offset of the last of them: the local database is always
-a prefix of the changelog, and recovery completes it.
+a prefix of the changelog, and recovery completes it. Keys derived from the table's (the payment
+ledger's dedup index, `e|…`) are written in the same atomic write but never sent to the
+changelog; `items` leaves them out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import rocksdict
@@ -29,6 +31,9 @@ STORE_OPTIONS = {
     "block_cache_size": 8 * 1024**2,
     "max_open_files": 64,
 }
+# Keys only this store holds, derived from the changelog's: not part of the table's items.
+_LOCAL_ONLY = b"e|"
+_AFTER_LOCAL_ONLY = b"e}"  # "}" follows "|": the first key past every local-only one
 
 
 class LocalStore:
@@ -47,20 +52,53 @@ class LocalStore:
         value: bytes | None = self._db(partition).get(key)
         return value
 
+    def get_many(self, partition: int, keys: Sequence[bytes]) -> list[bytes | None]:
+        """The values of `keys` in `partition` (None where absent), in one multi-get."""
+        if not keys:
+            return []
+        values: list[bytes | None] = self._db(partition).get(list(keys))
+        return values
+
+    def scan(self, partition: int, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) of `partition` whose key starts with `prefix`, in key order."""
+        for key, value in self._db(partition).items(from_key=prefix):
+            if not key.startswith(prefix):
+                return
+            yield key, value
+
     def write(self, partition: int, writes: Mapping[bytes, bytes | None], offset: int) -> None:
         """Apply `writes` (None deletes) and record changelog `offset`, atomically."""
-        batch = rocksdict.WriteBatch(raw_mode=True)
-        for key, value in writes.items():
-            if value is None:
-                batch.delete(key)
-            else:
-                batch.put(key, value)
+        batch = _batch(writes)
         batch.put(self._table.data.offset_key, str(offset).encode())
         self._db(partition).write(batch)
 
+    def put(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+        """Apply local-only `writes` (None deletes) atomically, leaving the changelog offset."""
+        assert all(key.startswith(_LOCAL_ONLY) for key in writes), "only derived keys"
+        self._db(partition).write(_batch(writes))
+
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        """Every table key of `partition` with its value."""
+        """Every table key of `partition` with its value (not the local-only keys)."""
         offset_key = self._table.data.offset_key
-        for key, value in self._db(partition).items():
+        db = self._db(partition)
+        for key, value in db.items():
+            if key.startswith(_LOCAL_ONLY):
+                break
             if key != offset_key:
                 yield key, value
+        else:
+            return
+        # past the local-only range: from the first key after every `e|…` one
+        for key, value in db.items(from_key=_AFTER_LOCAL_ONLY):
+            if key != offset_key:
+                yield key, value
+
+
+def _batch(writes: Mapping[bytes, bytes | None]) -> Any:
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in writes.items():
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    return batch

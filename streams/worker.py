@@ -73,7 +73,6 @@ class Worker:
         self.kafka = kafka
         self.topics = Topics(kafka.topic_prefix)
         decoder = EventDecoder(taxonomy, clock_skew_seconds=settings.clock_skew_seconds)
-        self.payments = PaymentLedger(decoder)
         self.view = GlobalView()
         self.registry = CollectorRegistry()
         self._export = ExportSettings(
@@ -96,6 +95,7 @@ class Worker:
         # waiting for that (it does not wait for streams to drain: stream_wait_empty=False).
         self._batch_locks = {"payments": asyncio.Lock(), "accounts": asyncio.Lock()}
         self.app = self._build_app()
+        self.payments = PaymentLedger(decoder, self._stores[self.topics.events])
         self.accounts = AccountLedger(decoder, self._stores[self.topics.accounts].get)
 
     # -- the numbers ----------------------------------------------------------------------------
@@ -320,7 +320,7 @@ class Worker:
         await asyncio.gather(*letters)
         if delivered:
             last = max(metadata.offset for metadata in delivered)
-            self._stores[topic].write(partition, outcome.writes, last)
+            self._stores[topic].write(partition, {**outcome.writes, **outcome.local}, last)
 
     def _scrubbed_item(self, raw: bytes, index: int | None) -> dict[str, Any] | None:
         try:
@@ -335,14 +335,24 @@ class Worker:
         owned = self.owned(topic)
         for partition in list(ledger.partitions):
             ledger.drop(partition)
-        restored = 0
+        restored = indexed = 0
+        store = self._stores[topic]
         for partition in sorted(owned):
-            for key, value in self._stores[topic].items(partition):
-                ledger.restore(key, value)
+            for key, value in store.items(partition):
+                local = ledger.restore(key, value)
                 restored += 1
+                if local:
+                    store.put(partition, local)
+                    indexed += len(local)
         for partition in owned:
             self._dirty.add((kind, partition))
-        logger.info("recovered %d %s keys for partitions %s", restored, kind, sorted(owned))
+        logger.info(
+            "recovered %d %s keys (%d index keys added) for partitions %s",
+            restored,
+            kind,
+            indexed,
+            sorted(owned),
+        )
 
     async def _report_stalled_partitions(self) -> None:
         """Log the input partitions that have records to read but did not move since last time,

@@ -44,6 +44,7 @@ from producers.replay import read_jsonl
 from streams.ledger import PaymentLedger
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, summarise_payments
+from tests.unit.streams.test_pipeline_logic import DictStore
 from tests.unit.test_schema import payment as valid_payment
 
 FUZZ_EXAMPLES = int(os.environ.get("CASHLESS_FUZZ_EXAMPLES") or 0)
@@ -732,10 +733,12 @@ def _payment(i: int, **fields: Any) -> bytes:
 def exported(records: list[bytes], max_sources: int = 200) -> dict[str, set[tuple[str, str]]]:
     """Feed records to the worker's ledger (one partition, as its agent would) and return, per
     metric name, the (label, value) pairs of what its /metrics exposition shows."""
-    ledger = PaymentLedger(DECODER)
+    store = DictStore()
+    ledger = PaymentLedger(DECODER, store)
     for start in range(0, len(records), 1000):
         batch = list(enumerate(records[start : start + 1000], start=start))
-        ledger.process(0, batch)
+        outcome = ledger.process(0, batch)
+        store.apply({**outcome.writes, **outcome.local})
     view = GlobalView()
     view.update(summarise_payments(ledger, 0, None))
     view.update(summarise_payments(ledger, 0, view.end))

@@ -20,12 +20,13 @@ from hypothesis import strategies as st
 
 import streams.ledger
 from cashless.schema import AccountEvent, PaymentEvent, encode, encode_batch
-from cashless.truth import MINUTE
+from cashless.truth import MINUTE, local_day
 from streams.ledger import SEEN_ROWS_PER_KEY, PaymentLedger
 from tests.unit.streams.test_pipeline_logic import (
     DECODER,
     SEGMENTS,
     START,
+    DictStore,
     Worker,
     arrivals,
     assert_same,
@@ -55,7 +56,7 @@ def test_a_batch_writes_a_key_per_cell_hour_and_one_dedup_key_not_one_per_event(
     records = [
         (offset, encode_batch(events[offset * 100 : offset * 100 + 100])) for offset in range(12)
     ]
-    outcome = PaymentLedger(DECODER).process(0, records)
+    outcome = PaymentLedger(DECODER, DictStore()).process(0, records)
     assert kinds(list(outcome.writes)) == {"c": 2, "t": 2, "d": 1, "p": 1}
     assert list(outcome.writes)[-1] == b"p|0", "the partition meta is written last"
     hours = [decoded(v) for k, v in outcome.writes.items() if k.startswith(b"c|")]
@@ -68,16 +69,22 @@ def test_a_batch_writes_a_key_per_cell_hour_and_one_dedup_key_not_one_per_event(
     assert rows[0] == [*SEGMENT, "src-electricity", "e0", 0, 0, START.timestamp()]
 
 
-def test_dedup_rows_are_split_into_bounded_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dedup_rows_are_split_into_bounded_keys_per_local_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(streams.ledger, "SEEN_ROWS_PER_KEY", 7)
-    events = [payment(i, i, SEGMENT, "hoan-kiem", "qr") for i in range(20)]
-    outcome = PaymentLedger(DECODER).process(5, [(40, encode_batch(events))])
+    # 20 events an hour apart from 00:00 UTC (07:00 in Hanoi): 17 on one local day, 3 the next.
+    events = [payment(i, i * 60, SEGMENT, "hoan-kiem", "qr") for i in range(20)]
+    outcome = PaymentLedger(DECODER, DictStore()).process(5, [(40, encode_batch(events))])
     dedup = {k: decoded(v) for k, v in outcome.writes.items() if k.startswith(b"d|")}
+    day = local_day(START.timestamp())
     assert {k: len(rows) for k, rows in dedup.items()} == {
-        b"d|5|40|0": 7,
-        b"d|5|40|7": 7,
-        b"d|5|40|14": 6,
-    }, "keyed by the position of their first row"
+        f"d|5|{day}|40|0".encode(): 7,
+        f"d|5|{day}|40|7".encode(): 7,
+        f"d|5|{day}|40|14".encode(): 3,
+        f"d|5|{day + 1}|40|17".encode(): 3,
+    }, "keyed by the local day and the position of their first row"
+    assert all(local_day(row[6]) == int(k.split(b"|")[2]) for k, rs in dedup.items() for row in rs)
 
 
 def test_a_full_dedup_key_of_the_longest_ids_fits_in_a_kafka_record() -> None:
@@ -95,7 +102,7 @@ def test_a_full_dedup_key_of_the_longest_ids_fits_in_a_kafka_record() -> None:
         )
         for i in range(SEEN_ROWS_PER_KEY)
     ]
-    outcome = PaymentLedger(DECODER).process(0, [(10**12, encode_batch(events))])
+    outcome = PaymentLedger(DECODER, DictStore()).process(0, [(10**12, encode_batch(events))])
     assert max(len(v or b"") for v in outcome.writes.values()) < 900_000
 
 
@@ -138,11 +145,11 @@ def test_recovery_keeps_the_later_entry_of_a_re_applied_event_in_any_key_order()
     for _, writes in before.changelog:
         live.update(writes)
     holding = [k for k, v in live.items() if v is not None and b'"e1"' in v]
-    assert holding == [b"d|0|0|0", b"d|0|3|0"]
+    days = [local_day(e.occurred_at.timestamp()) for e in (first, again)]
+    assert holding == [f"d|0|{days[0]}|0|0".encode(), f"d|0|{days[1]}|3|0".encode()]
     for order in (1, -1):
         after = Worker()
-        for key, value in list(live.items())[::order]:
-            after.payments.restore(key, value)
+        after.recover("payments", list(live.items())[::order])
         after.publish()
         after.feed("payments", 0, [(4, encode(resent))])
         assert_same(after.values(), expected)
@@ -165,6 +172,9 @@ def test_keys_that_can_no_longer_matter_are_deleted_from_the_changelog() -> None
     assert kept["d"] <= 33 * 24
     assert kept["c"] <= 33 * 24
     assert kinds([k for k, v in live.items() if v is None])["d"] > 20 * 24
+    # the local dedup index goes with its rows: one key per event of the days kept
+    indexed = kinds(list(worker.stores["payments"].data))["e"]
+    assert 30 * 24 <= indexed <= 33 * 24
     resent = events[-24 * 20 :]  # re-sends of the last 20 days: duplicates, all of them
     after = restore(worker.changelog)
     for offset, event in enumerate(resent, start=len(events)):
@@ -249,3 +259,25 @@ def test_minute_positions_make_a_replayed_hour_idempotent() -> None:
     after = restore(cells_only)
     after.feed("payments", 0, [(0, encode(a)), (1, encode(b))])
     assert_same(after.values(), truth_of([a, b], [], []))
+
+
+def test_a_kept_local_store_is_indexed_for_what_recovery_added_to_it() -> None:
+    # The local store holds the first two batches (and their index); Faust's recovery adds the
+    # third batch's keys from the changelog. Re-sends of all three batches are duplicates.
+    events = [payment(i, i * 10, SEGMENT, "hoan-kiem", "qr") for i in range(30)]
+    before = Worker()
+    for offset in range(3):
+        before.feed("payments", 0, [(offset, encode_batch(events[offset * 10 : offset * 10 + 10]))])
+        if offset == 1:
+            kept = dict(before.stores["payments"].data)
+    live: dict[bytes, bytes | None] = {}
+    for _, writes in before.changelog:
+        live.update(writes)
+    after = Worker()
+    after.stores["payments"].data = kept
+    after.recover("payments", live.items())
+    after.publish()
+    assert kinds(list(after.stores["payments"].data))["e"] == 30
+    after.feed("payments", 0, [(3, encode_batch(events))])
+    assert_same(after.values(), truth_of(events + events, [], []))
+    assert after.view.duplicates() == 30

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -38,32 +39,64 @@ DISTRICTS = ["hoan-kiem", "ba-dinh", "soc-son"]
 METHODS = ["cash", "qr", "card", "e_wallet"]
 
 
+class DictStore:
+    """A table's local store as a dict (keys carry their partition), as the ledgers read it."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, _partition: int, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def get_many(self, _partition: int, keys: Sequence[bytes]) -> list[bytes | None]:
+        return [self.data.get(key) for key in keys]
+
+    def scan(self, _partition: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+
+    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        for key, value in writes.items():
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+
 @dataclass
 class Worker:
     """The ledgers and the global view of one simulated worker, with its changelog."""
 
-    payments: PaymentLedger = field(default_factory=lambda: PaymentLedger(DECODER))
     view: GlobalView = field(default_factory=GlobalView)
     changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
-    # The accounts table's local store, which the account ledger reads through.
-    store: dict[bytes, bytes] = field(default_factory=dict)
+    # The tables' local stores, which the ledgers read through.
+    stores: dict[str, DictStore] = field(
+        default_factory=lambda: {"payments": DictStore(), "accounts": DictStore()}
+    )
 
     def __post_init__(self) -> None:
-        self.accounts = AccountLedger(DECODER, lambda _partition, key: self.store.get(key))
+        self.payments = PaymentLedger(DECODER, self.stores["payments"])
+        self.accounts = AccountLedger(DECODER, self.stores["accounts"].get)
 
     def feed(self, topic: str, partition: int, records: list[tuple[int, bytes]]) -> BatchOutcome:
         if topic == "payments":
             outcome = self.payments.process(partition, records, self.view.stream_time)
         else:
             outcome = self.accounts.process(partition, records)
-            for key, value in outcome.writes.items():
-                if value is None:
-                    self.store.pop(key, None)
-                else:
-                    self.store[key] = value
+        # the worker stores a batch locally once Kafka holds its changelog writes
+        self.stores[topic].apply({**outcome.writes, **outcome.local})
         self.changelog.append((topic, list(outcome.writes.items())))
         self.publish()
         return outcome
+
+    def recover(self, topic: str, items: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Rebuild a ledger from recovered table items, as the worker's reload does: Faust
+        has written them to the local store, then each is restored and its index written."""
+        items = list(items)
+        store = self.stores[topic]
+        store.apply(dict(items))
+        ledger = self.payments if topic == "payments" else self.accounts
+        for key, value in items:
+            store.apply(ledger.restore(key, value))
 
     def publish(self) -> None:
         for p in list(self.payments.partitions):
@@ -241,13 +274,8 @@ def restore(changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]]) -> Wo
         for key, value in writes:
             compacted[topic, key] = value
     worker = Worker()
-    for (topic, key), value in compacted.items():
-        if topic == "payments":
-            worker.payments.restore(key, value)
-        else:
-            worker.accounts.restore(key, value)
-            if value is not None:
-                worker.store[key] = value
+    for topic in ("payments", "accounts"):
+        worker.recover(topic, [(k, v) for (t, k), v in compacted.items() if t == topic])
     worker.publish()
     return worker
 
