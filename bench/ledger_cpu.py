@@ -38,6 +38,7 @@ from cashless.settings import TaxonomySettings
 from cashless.truth import MINUTE, window_end
 from streams import windows
 from streams.ledger import PaymentLedger
+from streams.local_store import write_batch
 
 PARTITIONS = 12
 EVENTS_PER_RECORD = 500
@@ -90,13 +91,7 @@ class RocksStore:
             yield key, value
 
     def write(self, writes: Mapping[bytes, bytes | None]) -> None:
-        batch = rocksdict.WriteBatch(raw_mode=True)
-        for key, value in writes.items():
-            if value is None:
-                batch.delete(key)
-            else:
-                batch.put(key, value)
-        self.db.write(batch)
+        self.db.write(write_batch(writes))
 
 
 def run(partitions: dict[int, list[tuple[int, bytes]]]) -> float:

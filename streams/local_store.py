@@ -20,7 +20,7 @@ from typing import Any
 
 import rocksdict
 
-__all__ = ["STORE_OPTIONS", "LocalStore"]
+__all__ = ["STORE_OPTIONS", "LocalStore", "write_batch"]
 
 # Per partition database: small memtables and block cache, so that memory stays bounded with
 # 24 partitions open (Faust's defaults are 3 x 64 MB memtables and a 2 GB cache per database).
@@ -68,14 +68,14 @@ class LocalStore:
 
     def write(self, partition: int, writes: Mapping[bytes, bytes | None], offset: int) -> None:
         """Apply `writes` (None deletes) and record changelog `offset`, atomically."""
-        batch = _batch(writes)
+        batch = write_batch(writes)
         batch.put(self._table.data.offset_key, str(offset).encode())
         self._db(partition).write(batch)
 
     def put(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
         """Apply local-only `writes` (None deletes) atomically, leaving the changelog offset."""
         assert all(key.startswith(_LOCAL_ONLY) for key in writes), "only derived keys"
-        self._db(partition).write(_batch(writes))
+        self._db(partition).write(write_batch(writes))
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         """Every table key of `partition` with its value (not the local-only keys)."""
@@ -94,7 +94,8 @@ class LocalStore:
                 yield key, value
 
 
-def _batch(writes: Mapping[bytes, bytes | None]) -> Any:
+def write_batch(writes: Mapping[bytes, bytes | None]) -> Any:
+    """A RocksDB write batch of `writes` (None deletes)."""
     batch = rocksdict.WriteBatch(raw_mode=True)
     for key, value in writes.items():
         if value is None:
