@@ -1,5 +1,5 @@
 """A second, throw-away Kafka broker whose only listener for clients speaks SASL: PLAIN over
-plaintext, or SCRAM-SHA-256 over TLS.
+plaintext, or SCRAM (SHA-256 or SHA-512), over plaintext or TLS.
 
 It runs the same jars and base configuration as the local stack (`ops/kafka/server.properties`,
 `ops.stack.Stack` resolves the jars), with the client listener switched to SASL and two users:
