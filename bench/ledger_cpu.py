@@ -100,17 +100,25 @@ def run(partitions: dict[int, list[tuple[int, bytes]]]) -> float:
         store = RocksStore(directory)
         ledger = PaymentLedger(decoder, store)
         start = time.process_time()  # CPU time: steadier than wall time on a shared machine
-        longest = max(len(records) for records in partitions.values())
-        for first in range(0, longest, RECORDS_PER_BATCH):
-            for partition, records in partitions.items():
-                batch = records[first : first + RECORDS_PER_BATCH]
-                if batch:
-                    outcome = ledger.process(partition, batch)
-                    store.write({**outcome.writes, **outcome.local})
-            read_windows(ledger)
+        feed(ledger, store, partitions)
         elapsed = time.process_time() - start
         store.db.close()
     return elapsed
+
+
+def feed(
+    ledger: PaymentLedger, store: RocksStore, partitions: dict[int, list[tuple[int, bytes]]]
+) -> None:
+    """Batches of `RECORDS_PER_BATCH` records per partition in turn, each stored once
+    processed, and every window read after each round, as a worker does."""
+    longest = max(len(records) for records in partitions.values())
+    for first in range(0, longest, RECORDS_PER_BATCH):
+        for partition, records in partitions.items():
+            batch = records[first : first + RECORDS_PER_BATCH]
+            if batch:
+                outcome = ledger.process(partition, batch)
+                store.write({**outcome.writes, **outcome.local})
+        read_windows(ledger)
 
 
 def read_windows(ledger: PaymentLedger) -> None:

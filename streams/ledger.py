@@ -2,8 +2,10 @@
 
 Pure logic, no Faust: the agent hands it the records of one partition in offset order and
 persists the table writes it returns; on recovery it hands back every persisted (key, value) so
-the ledger rebuilds its in-memory aggregates. The dedup entries are not in memory: the ledger
-reads them from the table's local store through a `SeenStore` (one multi-get per batch).
+the ledger rebuilds its in-memory aggregates. Neither the dedup entries nor the minutes of the
+hour rows are kept in memory beyond the batch: the ledger reads them from the table's local
+store through a `StateStore` (multi-gets), and keeps per segment and district only hour sums
+(`streams.windows`), reading an hour's minutes when a window starts or ends in it.
 
 Counting is idempotent under at-least-once delivery. Every persisted counter carries the
 position (record offset, index in the record) of the last event applied to it, and an event at
@@ -58,8 +60,8 @@ __all__ = [
     "BatchOutcome",
     "PartitionMeta",
     "PaymentLedger",
-    "SeenStore",
     "SegmentCells",
+    "StateStore",
 ]
 
 # Dedup rows per changelog record: a row is at most ~260 bytes (64-character ids), so a record
@@ -79,8 +81,8 @@ _decode_hour = msgspec.json.Decoder(list[list[int]]).decode
 _decode_entry = msgspec.json.Decoder(tuple[int, int, float]).decode
 
 
-class SeenStore(Protocol):
-    """What the ledger reads of a partition's local store: the dedup index and the `d` rows."""
+class StateStore(Protocol):
+    """What the ledger reads of a partition's local store: hour rows, dedup index and rows."""
 
     def get_many(self, partition: int, keys: Sequence[bytes]) -> Sequence[bytes | None]:
         """The values of `keys` (None where absent), in order."""
@@ -106,11 +108,13 @@ class PartitionMeta(msgspec.Struct):
 
 @dataclass
 class SegmentCells:
-    """The in-memory aggregates of one segment: minute buckets, daily shares, totals by method."""
+    """The in-memory aggregates of one segment: its window sums (hour sums, minutes read from
+    its hour rows), daily shares, totals by method, and the districts it has hour rows in."""
 
-    minutes: MinuteSeries = field(default_factory=lambda: MinuteSeries(4))
+    minutes: MinuteSeries
     days: dict[int, list[int]] = field(default_factory=dict)
     totals: dict[str, list[int]] = field(default_factory=dict)
+    districts: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -124,24 +128,97 @@ class BatchOutcome:
     rejections: list[tuple[int, Rejection, bytes]] = field(default_factory=list)
 
 
+_HourKey = tuple[str, str, str, int]  # channel, segment, district, hour
+
+
 @dataclass
 class _Partition:
+    number: int
+    store: StateStore
     meta: PartitionMeta = field(default_factory=PartitionMeta)
-    # (channel, segment, district, hour) -> minute -> [n, noncash, amount, noncash_amount, position]
-    cells: dict[tuple[str, str, str, int], dict[int, list[int]]] = field(default_factory=dict)
+    # (channel, segment, district, hour) -> minute -> [n, noncash, amount, noncash_amount,
+    # position]: the hour rows read or written lately, a cache of the store (`_rows`); every row
+    # a batch changed stays here until the next batch starts, by when the store holds it
+    cells: dict[_HourKey, dict[int, list[int]]] = field(default_factory=dict)
     # (channel, segment, method) -> [count, amount, position]
     totals: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     # local day of the dedup rows -> `channel:segment` -> newest occurred_at, for pruning
     seen_days: dict[int, dict[str, float]] = field(default_factory=dict)
     segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
     districts: dict[str, MinuteSeries] = field(default_factory=dict)
+    # district -> the segments with hour rows in it
+    district_segments: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     swept_before: int = 0
 
 
+def _rows(state: _Partition, keys: Sequence[_HourKey]) -> list[dict[int, list[int]] | None]:
+    """The hour rows of `keys` (None where there are none), from the cache or the store."""
+    swept = state.swept_before // _HOUR_MINUTES  # rows before it are deleted or being deleted
+    missing = [k for k in keys if k not in state.cells and k[3] >= swept]
+    if missing:
+        p = str(state.number)
+        stored = state.store.get_many(
+            state.number, [_key("c", p, c, s, d, str(h)) for c, s, d, h in missing]
+        )
+        for key, value in zip(missing, stored, strict=True):
+            if value is not None:
+                state.cells[key] = {minute: cell for minute, *cell in _decode_hour(value)}
+    return [state.cells.get(k) for k in keys]
+
+
+def _merged(rows: Iterable[dict[int, list[int]] | None], width: int) -> dict[int, list[int]]:
+    """The first `width` counters of hour rows, added up per minute."""
+    merged: dict[int, list[int]] = {}
+    for hour in rows:
+        for minute, cell in (hour or {}).items():
+            total = merged.get(minute)
+            if total is None:
+                merged[minute] = list(cell[:width])
+            else:
+                for i in range(width):
+                    total[i] += cell[i]
+    return merged
+
+
+def _segment_cells(state: _Partition, channel: str, segment: str) -> SegmentCells:
+    cells = state.segments.get((channel, segment))
+    if cells is None:
+        districts: set[str] = set()
+
+        def detail(hour: int) -> dict[int, list[int]]:
+            keys = [(channel, segment, d, hour) for d in sorted(districts)]
+            return _merged(_rows(state, keys), 4)
+
+        cells = SegmentCells(MinuteSeries(4, detail), districts=districts)
+        state.segments[channel, segment] = cells
+    return cells
+
+
+def _district_series(state: _Partition, district: str) -> MinuteSeries:
+    series = state.districts.get(district)
+    if series is None:
+        segments = state.district_segments.setdefault(district, set())
+
+        def detail(hour: int) -> dict[int, list[int]]:
+            keys = [(c, s, district, hour) for c, s in sorted(segments)]
+            return _merged(_rows(state, keys), 2)
+
+        series = state.districts[district] = MinuteSeries(2, detail)
+    return series
+
+
 def _aggregate(
-    state: _Partition, cells: SegmentCells, district: str, minute: int, values: Sequence[int]
+    state: _Partition,
+    key: tuple[str, str],
+    cells: SegmentCells,
+    district: str,
+    minute: int,
+    values: Sequence[int],
 ) -> None:
     """Add `values` of one minute to the segment's minutes and days and to its district."""
+    if district not in cells.districts:
+        cells.districts.add(district)
+        state.district_segments.setdefault(district, set()).add(key)
     cells.minutes.add(minute, values)
     day_index = local_day(minute * MINUTE)
     day = cells.days.get(day_index)
@@ -149,10 +226,8 @@ def _aggregate(
         day = cells.days[day_index] = [0, 0]
     day[0] += values[0]
     day[1] += values[1]
-    series = state.districts.get(district)
-    if series is None:
-        series = state.districts[district] = MinuteSeries(2)
-    series.add(minute, values)  # a series adds its own width's first values
+    # a series adds its own width's first values
+    _district_series(state, district).add(minute, values)
 
 
 class _SegmentContext:
@@ -164,7 +239,7 @@ class _SegmentContext:
         self.channel = channel
         self.name = segment
         self.key = f"{channel}:{segment}"
-        self.cells = PaymentLedger._segment(state, channel, segment)
+        self.cells = _segment_cells(state, channel, segment)
         self.clock = state.meta.clocks.get(self.key)
         self.horizon = None if self.clock is None else window_end(self.clock) - HORIZON
 
@@ -212,7 +287,9 @@ class _Batch:
             cell[3] += values[3]
             cell[4] = position
             self.dirty_cells.add(hour_key)
-            _aggregate(state, segment.cells, district, minute, values)
+            _aggregate(
+                state, (segment.channel, segment.name), segment.cells, district, minute, values
+            )
         total_key = (segment.channel, segment.name, event.method)
         total = state.totals.get(total_key)
         if total is None:
@@ -234,7 +311,7 @@ class _Batch:
 class PaymentLedger:
     """Validates, deduplicates and aggregates payment events, per partition."""
 
-    def __init__(self, decoder: EventDecoder, store: SeenStore) -> None:
+    def __init__(self, decoder: EventDecoder, store: StateStore) -> None:
         self._decoder = decoder
         self._store = store
         self._partitions: dict[int, _Partition] = {}
@@ -281,10 +358,26 @@ class PaymentLedger:
         # reaches the changelog without the rest of this batch then agrees with the meta that
         # recovery finds, and replaying the batch takes the same decisions as the first time.
         known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        # Hour rows of earlier batches are in the store by now: keep only the latest hours.
+        if known is not None:
+            recent = window_end(known) // MINUTE // _HOUR_MINUTES - 1
+            for c in [c for c in state.cells if c[3] < recent]:
+                del state.cells[c]
         self._sweep(partition, p, state, known, outcome)
         batch = _Batch(state)
         decode = self._decoder.decode_payments
         decoded = [(offset, value, decode(value)) for offset, value in records]
+        # the hour rows the batch's events go to, read from the store where not cached
+        _rows(
+            state,
+            list(
+                {
+                    (e.channel, e.segment, e.district, _hour_of(e))
+                    for _, _, result in decoded
+                    for e in result.events
+                }
+            ),
+        )
         # The dedup index keys of the batch's events, read in one go; entries the batch adds
         # go in the same dict, so a re-send within the batch is caught too.
         prefix = f"e|{p}|"
@@ -354,13 +447,6 @@ class PaymentLedger:
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
 
-    @staticmethod
-    def _segment(state: _Partition, channel: str, segment: str) -> SegmentCells:
-        cells = state.segments.get((channel, segment))
-        if cells is None:
-            cells = state.segments[channel, segment] = SegmentCells()
-        return cells
-
     def _sweep(
         self, partition: int, p: str, state: _Partition, clock: float | None, out: BatchOutcome
     ) -> None:
@@ -374,9 +460,14 @@ class PaymentLedger:
         if before - state.swept_before < DAY // MINUTE:
             return
         state.swept_before = before
-        for c in [c for c in state.cells if c[3] < before // _HOUR_MINUTES]:
+        before_hour = before // _HOUR_MINUTES
+        for c in [c for c in state.cells if c[3] < before_hour]:
             del state.cells[c]
-            out.writes[_key("c", p, c[0], c[1], c[2], str(c[3]))] = None
+        # the store's rows of those hours: a segment has one per district it has events in
+        for (channel, segment), cells in state.segments.items():
+            for hour in [h for h in cells.minutes.hours if h < before_hour]:
+                for district in sorted(cells.districts):
+                    out.writes[_key("c", p, channel, segment, district, str(hour))] = None
         # A day's dedup rows go once each of their segments' horizon has passed them: an entry
         # older than its segment's horizon can no longer make an event a duplicate.
         horizons = {s: window_end(c) - HORIZON for s, c in state.meta.clocks.items()}
@@ -407,30 +498,25 @@ class PaymentLedger:
     # -- recovery -------------------------------------------------------------------------------
 
     def restore(self, key: bytes, value: bytes | None) -> dict[bytes, bytes | None]:
-        """Rebuild from one persisted (key, value); a None value is a deletion. Returns the
-        writes the local store needs to index what it holds (see `BatchOutcome.local`)."""
+        """Rebuild from one persisted (key, value), each key once, from a store that holds them
+        all (a None value is a deletion). Returns the writes the local store needs to index
+        what it holds (see `BatchOutcome.local`)."""
         local: dict[bytes, bytes | None] = {}
         kind, partition, *rest = key.decode().split("|")
         state = self._partition(int(partition))
         if kind == "p" and value is not None:
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "c":
-            channel, segment, district, hour_text = rest
-            hour_key = (channel, segment, district, int(hour_text))
-            cells = self._segment(state, channel, segment)
-            old = state.cells.pop(hour_key, None)
-            for minute, cell in (old or {}).items():
-                _aggregate(state, cells, district, minute, [-v for v in cell[:4]])
-            if value is not None:
-                hour = state.cells[hour_key] = {}
+            channel, segment, district, _ = rest
+            cells = _segment_cells(state, channel, segment)
+            if value is not None:  # the rows stay in the store, their sums come here
                 for minute, *cell in _decode_hour(value):
-                    hour[minute] = cell
-                    _aggregate(state, cells, district, minute, cell[:4])
+                    _aggregate(state, (channel, segment), cells, district, minute, cell[:4])
         elif kind == "t":
             channel, segment, method = rest
             if value is not None:
                 total = state.totals[channel, segment, method] = _decode(value)
-                self._segment(state, channel, segment).totals[method] = total
+                _segment_cells(state, channel, segment).totals[method] = total
         elif kind == "d" and value is not None:
             # The index keys of these rows that the local store lacks or holds older entries
             # for (rows recovered from the changelog rather than written by this store's batches).
@@ -459,8 +545,13 @@ class PaymentLedger:
     def _partition(self, partition: int) -> _Partition:
         state = self._partitions.get(partition)
         if state is None:
-            state = self._partitions[partition] = _Partition()
+            state = self._partitions[partition] = _Partition(partition, self._store)
         return state
+
+
+def _hour_of(event: PaymentEvent) -> int:
+    """The epoch hour of an event's minute, as its hour row is keyed."""
+    return int(event.occurred_at.timestamp() // MINUTE) // _HOUR_MINUTES
 
 
 def _key(*parts: str) -> bytes:

@@ -1,106 +1,151 @@
 """Window arithmetic over per-minute buckets, with running sums per window.
 
-A `MinuteSeries` holds the buckets of one cell (a segment, or a district of one partition): for
-each event-time minute a vector of counters. It keeps, for each rolling window `W`, the sum of
-the buckets in `[end − W, end)` up to date as buckets change and as `end` moves, so reading a
-window costs nothing and the cost of an event does not grow with the window's length.
+A `MinuteSeries` holds the counters of one cell (a segment, or a district of one partition) per
+event-time minute, and the sum of each rolling window `W` over `[end − W, end)`. Every window
+is a whole number of hours, so with `k = end mod 60` a window is its full hours from the hour
+of `end − W` up to the hour before that of `end`, plus the first `k` minutes of the hour of
+`end`, minus the first `k` minutes of the hour of `end − W`. The series keeps only hour sums in
+memory, with the full-hours sum of each window up to date as buckets change and as `end`
+moves: the cost of an event does not grow with the window's length. The minutes themselves are
+read through `detail` (an hour's minute buckets, from wherever the caller keeps them), only
+for the hours that hold a window's end or start, and only when `k > 0`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from cashless.truth import MINUTE, WINDOWS
 
-__all__ = ["WINDOW_MINUTES", "MinuteSeries"]
+__all__ = ["WINDOW_MINUTES", "Detail", "MinuteSeries"]
 
 WINDOW_MINUTES: Mapping[str, int] = {name: seconds // MINUTE for name, seconds in WINDOWS.items()}
+_HOUR = 60
+# Reads the minute buckets of one hour (epoch hour -> {epoch minute: counters}).
+Detail = Callable[[int], Mapping[int, Sequence[int]]]
 
 
 class MinuteSeries:
-    """Counter vectors per event-time minute and their sums over the rolling windows."""
+    """Counter vectors per event-time minute, as hour sums, and their rolling-window sums."""
 
-    __slots__ = ("_buckets", "_end", "_lengths", "_sums", "_width")
+    __slots__ = ("_detail", "_end_hour", "_full", "_hours", "_lengths", "_loaded", "_width")
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, detail: Detail) -> None:
         self._width = width
-        self._buckets: dict[int, list[int]] = {}
-        self._end: int | None = None
-        self._sums: dict[str, list[int]] = {w: [0] * width for w in WINDOW_MINUTES}
-        # (length, sums) per window, longest first: the hot path of `add` in one tuple
+        self._detail = detail
+        self._hours: dict[int, list[int]] = {}
+        self._end_hour: int | None = None
+        # per window: the sums of the hours in [end hour − W, end hour)
+        self._full: dict[str, list[int]] = {w: [0] * width for w in WINDOW_MINUTES}
+        # (window, length in hours, full sums), longest first: the hot path of `add`
         self._lengths = tuple(
-            (length, self._sums[name])
+            (name, length // _HOUR, self._full[name])
             for name, length in sorted(WINDOW_MINUTES.items(), key=lambda item: -item[1])
         )
+        # minute buckets of the hours read through `detail`, kept up to date by `add`
+        self._loaded: dict[int, dict[int, list[int]]] = {}
 
     @property
-    def buckets(self) -> Mapping[int, Sequence[int]]:
-        """The non-empty minutes and their counters."""
-        return self._buckets
+    def hours(self) -> Mapping[int, Sequence[int]]:
+        """The non-empty hours and their counter sums."""
+        return self._hours
 
     def add(self, minute: int, values: Sequence[int]) -> None:
         """Add the first `width` of `values` to the bucket of `minute` (an epoch minute)."""
         width = self._width
-        bucket = self._buckets.get(minute)
+        hour = minute // _HOUR
+        bucket = self._hours.get(hour)
         if bucket is None:
-            self._buckets[minute] = list(values[:width])
+            self._hours[hour] = list(values[:width])
         else:
             for i in range(width):
                 bucket[i] += values[i]
-        end = self._end
-        if end is not None and minute < end:
-            for length, sums in self._lengths:
-                if minute < end - length:
+        loaded = self._loaded.get(hour)
+        if loaded is not None:
+            cell = loaded.get(minute)
+            if cell is None:
+                loaded[minute] = list(values[:width])
+            else:
+                for i in range(width):
+                    cell[i] += values[i]
+        end = self._end_hour
+        if end is not None and hour < end:
+            for _, length, sums in self._lengths:
+                if hour < end - length:
                     break  # outside this window, so outside the shorter ones too
                 for i in range(width):
                     sums[i] += values[i]
 
-    def window(self, name: str, end: int) -> Sequence[int]:
+    def window(self, name: str, end: int) -> list[int]:
         """The counter sums over `[end − W, end)` (in minutes) for window `name`."""
-        self.advance(end)
-        return self._sums[name]
-
-    def advance(self, end: int) -> None:
-        """Move the windows' end to minute `end` (forwards or backwards)."""
-        old = self._end
-        if old == end:
-            return
-        if old is None or abs(end - old) > len(self._buckets):
-            self._recompute(end)
-            return
-        for name, length in WINDOW_MINUTES.items():
-            sums = self._sums[name]
-            if end > old:
-                self._shift(sums, range(old, end), +1)
-                self._shift(sums, range(old - length, end - length), -1)
-            else:
-                self._shift(sums, range(end, old), -1)
-                self._shift(sums, range(end - length, old - length), +1)
-        self._end = end
+        end_hour, k = divmod(end, _HOUR)
+        self._advance(end_hour)
+        sums = list(self._full[name])
+        if k:
+            start_hour = end_hour - WINDOW_MINUTES[name] // _HOUR
+            for hour, sign in ((end_hour, 1), (start_hour, -1)):
+                for minute, cell in self._minutes(hour).items():
+                    if minute - hour * _HOUR < k:
+                        for i in range(self._width):
+                            sums[i] += sign * cell[i]
+        return sums
 
     def prune(self, before: int) -> None:
-        """Drop the buckets of minutes before `before` (the sums are rebuilt on the next read)."""
-        dropped = [m for m in self._buckets if m < before]
-        for minute in dropped:
-            del self._buckets[minute]
+        """Drop the buckets of the hours before minute `before` (a whole hour)."""
+        assert before % _HOUR == 0, "prune whole hours"
+        dropped = [h for h in self._hours if h < before // _HOUR]
+        for hour in dropped:
+            del self._hours[hour]
+            self._loaded.pop(hour, None)
         if dropped:
-            self._end = None
+            self._end_hour = None  # the full sums are rebuilt on the next read
 
-    def _shift(self, sums: list[int], minutes: Iterable[int], sign: int) -> None:
-        buckets = self._buckets
-        for m in minutes:
-            bucket = buckets.get(m)
+    def _minutes(self, hour: int) -> Mapping[int, Sequence[int]]:
+        """The minute buckets of `hour`, read once through `detail` (none if the hour is empty)."""
+        if hour not in self._hours:
+            return {}
+        loaded = self._loaded.get(hour)
+        if loaded is None:
+            loaded = self._loaded[hour] = {
+                minute: list(cell[: self._width]) for minute, cell in self._detail(hour).items()
+            }
+        return loaded
+
+    def _advance(self, end_hour: int) -> None:
+        """Move the windows' end to the start of hour `end_hour` (forwards or backwards)."""
+        old = self._end_hour
+        if old != end_hour:
+            if old is None or abs(end_hour - old) > len(self._hours):
+                self._recompute(end_hour)
+            else:
+                for _, length, sums in self._lengths:
+                    if end_hour > old:
+                        self._shift(sums, range(old, end_hour), +1)
+                        self._shift(sums, range(old - length, end_hour - length), -1)
+                    else:
+                        self._shift(sums, range(end_hour, old), -1)
+                        self._shift(sums, range(end_hour - length, old - length), +1)
+                self._end_hour = end_hour
+        # keep the minutes of the hours a window starts or ends in, no others
+        needed = {end_hour, *(end_hour - length for _, length, _ in self._lengths)}
+        for hour in [h for h in self._loaded if h not in needed]:
+            del self._loaded[hour]
+
+    def _shift(self, sums: list[int], hours: range, sign: int) -> None:
+        buckets = self._hours
+        for h in hours:
+            bucket = buckets.get(h)
             if bucket is not None:
                 for i in range(self._width):
                     sums[i] += sign * bucket[i]
 
-    def _recompute(self, end: int) -> None:
-        for name, length in WINDOW_MINUTES.items():
-            sums = [0] * self._width
-            start = end - length
-            for m, bucket in self._buckets.items():
-                if start <= m < end:
+    def _recompute(self, end_hour: int) -> None:
+        for _, length, sums in self._lengths:
+            totals = [0] * self._width
+            start = end_hour - length
+            for h, bucket in self._hours.items():
+                if start <= h < end_hour:
                     for i in range(self._width):
-                        sums[i] += bucket[i]
-            self._sums[name][:] = sums  # in place: `_lengths` holds the same lists
-        self._end = end
+                        totals[i] += bucket[i]
+            sums[:] = totals  # in place: `_lengths` holds the same lists
+        self._end_hour = end_hour
