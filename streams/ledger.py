@@ -465,7 +465,7 @@ class PaymentLedger:
             del state.cells[c]
         # the store's rows of those hours: a segment has one per district it has events in
         for (channel, segment), cells in state.segments.items():
-            for hour in [h for h in cells.minutes.hours if h < before_hour]:
+            for hour in [h for h in cells.minutes.hours() if h < before_hour]:
                 for district in sorted(cells.districts):
                     out.writes[_key("c", p, channel, segment, district, str(hour))] = None
         # A day's dedup rows go once each of their segments' horizon has passed them: an entry
