@@ -1,13 +1,16 @@
-"""Memory of one worker holding N account holders, and its restart time.
+"""Memory of one worker holding N account holders (and payments), and its restart time.
 
     .venv/bin/python -m bench.coverage_memory 1000000
+    .venv/bin/python -m bench.coverage_memory 2000000 --segments 500 --days 30
 
 Starts the stack on free ports in a temporary directory, writes N account openings (one per
 holder, `bench/accounts_load.py`), sends them with `cashless replay`, then runs `cashless worker`
 until its /metrics counts N holders, and prints its RSS, its peak RSS, the size of its local
 state, and the time to catch up; then restarts the worker on the same local store and times it
-again, and once more on an emptied store (all state from the changelogs). Everything is stopped
-at the end.
+again, and once more on an emptied store (all state from the changelogs). With `--segments S`,
+the worker also gets S market segments (a taxonomy of its own, `CASHLESS_SEGMENTS_FILE`) with a
+payment every 10 minutes in each for `--days` days (`bench.ledger_memory`), replayed after the
+accounts, and runs until it has applied every one of them too. Everything is stopped at the end.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.accounts_load import main as write_accounts
+from bench.ledger_memory import write_inputs
 from bench.pipeline import ROOT, free_port, stack_settings
 from ops.stack import Stack
 
 KEY = "bench-pseudonym-key-0123456789abcdef"
 
 
-def holders(port: int) -> float | None:
+def counted(port: int, name: str) -> float | None:
+    """The sum of the samples of metric `name` on the worker's /metrics."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except httpx.HTTPError:
@@ -42,7 +47,7 @@ def holders(port: int) -> float | None:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "cashless_epayment_account_holders"
+        if sample.name == name
     )
 
 
@@ -61,17 +66,19 @@ def disk_mb(path: Path) -> int:
 
 
 def run_worker(
-    env: dict[str, str], state: Path, port: int, count: int, log: Path
+    env: dict[str, str], state: Path, port: int, count: int, payments: int, log: Path
 ) -> dict[str, object]:
-    """Run a worker until its /metrics counts `count` holders; its local store is named by the
-    app id and the port, so the same port finds the same store again."""
+    """Run a worker until its /metrics counts `count` holders and `payments` payments; its local
+    store is named by the app id and the port, so the same port finds the same store again."""
     command = [sys.executable, "-m", "cashless.cli", "worker", "--web-port", str(port)]
     command += ["--state-dir", str(state), "--app-id", "coverage-bench"]
     started = time.monotonic()
     with log.open("ab") as out:
         worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        while (holders(port) or 0) < count:
+        while (counted(port, "cashless_epayment_account_holders") or 0) < count or (
+            payments and (counted(port, "cashless_payments_total") or 0) < payments
+        ):
             if worker.poll() is not None:
                 raise SystemExit(f"the worker exited with {worker.returncode}; see {log}")
             time.sleep(1)
@@ -85,7 +92,10 @@ def run_worker(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("holders", type=int, help="number of account holders")
-    count = parser.parse_args().holders
+    parser.add_argument("--segments", type=int, default=0, help="market segments with payments")
+    parser.add_argument("--days", type=int, default=30, help="days of payments (with --segments)")
+    args = parser.parse_args()
+    count = args.holders
     work = Path(tempfile.mkdtemp(prefix="cashless-coverage-"))
     settings = stack_settings(work)
     stack = Stack(settings)
@@ -105,17 +115,30 @@ def main() -> None:
         replay = [sys.executable, "-m", "cashless.cli", "replay", str(data), "--no-progress"]
         subprocess.run(replay, cwd=ROOT, env=env, check=True)
         print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)
+        payments = 0
+        if args.segments:
+            segments_file, events_file = write_inputs(work, args.segments, args.days, every=10)
+            env["CASHLESS_SEGMENTS_FILE"] = str(segments_file)
+            payments = args.segments * args.days * 24 * 6
+            print(f"replaying {payments:,} payments in {args.segments} segments", flush=True)
+            started = time.monotonic()
+            replay = [sys.executable, "-m", "cashless.cli", "replay", str(events_file)]
+            subprocess.run([*replay, "--no-progress"], cwd=ROOT, env=env, check=True)
+            events_file.unlink()
+            print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)
         state, port, log = work / "worker", free_port(), work / "worker.log"
-        first = run_worker(env, state, port, count, log)
+        first = run_worker(env, state, port, count, payments, log)
         first["state_mb"] = disk_mb(state)
         print(f"first run: {first}", flush=True)
-        again = run_worker(env, state, port, count, log)
+        again = run_worker(env, state, port, count, payments, log)
         print(f"restart on its local store: {again}", flush=True)
         shutil.rmtree(state)
-        empty = run_worker(env, state, port, count, log)
+        empty = run_worker(env, state, port, count, payments, log)
         print(f"restart on an emptied local store (from the changelogs): {empty}", flush=True)
         runs = {"first": first, "restart": again, "restart_emptied_store": empty}
-        print(json.dumps({"holders": count, **runs}))
+        print(
+            json.dumps({"holders": count, "segments": args.segments, "payments": payments, **runs})
+        )
     finally:
         stack.down(purge=True)
 
