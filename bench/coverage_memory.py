@@ -83,7 +83,7 @@ def run_worker(
                 raise SystemExit(f"the worker exited with {worker.returncode}; see {log}")
             time.sleep(1)
         seconds = time.monotonic() - started
-        return {"seconds_to_all_holders": round(seconds, 1), **status(worker.pid)}
+        return {"seconds_to_all_counted": round(seconds, 1), **status(worker.pid)}
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)

@@ -1193,8 +1193,10 @@ def markdown(results: dict[str, Any]) -> str:
         "Measured apart from `make bench`, each with its own command: the cost of the window "
         "length, by the payment ledger alone with the running sums of all four windows against "
         "the 1-hour one only (`.venv/bin/python -m bench.ledger_cpu FILE --reps 5 [--windows "
-        "1h]` on the dataset above written with `--out`); and the worker's RSS with N account "
-        "holders, which takes minutes (`.venv/bin/python -m bench.coverage_memory 2000000`).",
+        "1h]` on the dataset above written with `--out`); what the payment ledger holds in "
+        "memory for 500 segments over 30 days (`.venv/bin/python -m bench.ledger_memory`); and "
+        "the worker's RSS with N account holders and S segments of payments, which takes "
+        "minutes (`.venv/bin/python -m bench.coverage_memory 2000000 --segments 500 --days 30`).",
         "",
     ]
     if results.get("errors"):
