@@ -1,5 +1,6 @@
 """A second, throw-away Kafka broker whose only listener for clients speaks SASL: PLAIN over
-plaintext, or SCRAM (SHA-256 or SHA-512), over plaintext or TLS.
+plaintext, or SCRAM (SHA-256 or SHA-512), over plaintext or TLS; with TLS it can also require a
+client certificate (mutual TLS).
 
 It runs the same jars and base configuration as the local stack (`ops/kafka/server.properties`,
 `ops.stack.Stack` resolves the jars), with the client listener switched to SASL and two users:
@@ -29,7 +30,7 @@ from pydantic import SecretStr
 from cashless.settings import KafkaSettings
 from ops.stack import CONFIG_DIR, Stack
 from tests.conftest import free_port, stack_settings, wait_for
-from tests.tls import self_signed
+from tests.tls import self_signed, signed_by
 
 __all__ = ["Mechanism", "SaslBroker", "sasl_broker"]
 
@@ -49,6 +50,9 @@ class SaslBroker:
     log: Path = field(repr=False)
     mechanism: Mechanism = "PLAIN"
     cafile: Path | None = None  # the broker's certificate, when it speaks TLS
+    # the client certificate and key the broker requires (mutual TLS), if it does
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     @property
     def refusal(self) -> str:
@@ -63,15 +67,17 @@ class SaslBroker:
 
     def settings(self, password: str | None = None, **extra: object) -> KafkaSettings:
         """Kafka settings of a client of this broker (with another password, if given)."""
-        return KafkaSettings(
-            bootstrap_servers=self.bootstrap,
-            kafka_security_protocol=self.protocol,
-            kafka_sasl_mechanism=self.mechanism,
-            kafka_sasl_username=self.username,
-            kafka_sasl_password=SecretStr(self.password if password is None else password),
-            kafka_ssl_cafile=self.cafile,
-            **extra,  # type: ignore[arg-type]
-        )
+        fields: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap,
+            "kafka_security_protocol": self.protocol,
+            "kafka_sasl_mechanism": self.mechanism,
+            "kafka_sasl_username": self.username,
+            "kafka_sasl_password": SecretStr(self.password if password is None else password),
+            "kafka_ssl_cafile": self.cafile,
+            "kafka_ssl_certfile": self.client_cert,
+            "kafka_ssl_keyfile": self.client_key,
+        }
+        return KafkaSettings(**(fields | extra))  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
         """The `CASHLESS_*` environment a project command needs to use this broker."""
@@ -84,6 +90,9 @@ class SaslBroker:
         }
         if self.cafile is not None:
             env["CASHLESS_KAFKA_SSL_CAFILE"] = str(self.cafile)
+        if self.client_cert is not None and self.client_key is not None:
+            env["CASHLESS_KAFKA_SSL_CERTFILE"] = str(self.client_cert)
+            env["CASHLESS_KAFKA_SSL_KEYFILE"] = str(self.client_key)
         return env
 
 
@@ -117,9 +126,12 @@ def _properties(
             "ssl.keystore.type": "PEM",
             "ssl.keystore.certificate.chain": _continued(tls.cert),
             "ssl.keystore.key": _continued(tls.key),
-            "ssl.truststore.type": "PEM",  # the broker talks to itself over the same listener
+            # the broker talks to itself over the same listener, with its own certificate
+            "ssl.truststore.type": "PEM",
             "ssl.truststore.certificates": _continued(tls.cert),
         }
+        if tls.client_auth:  # per listener: Kafka ignores the broker-wide one on SASL_SSL
+            overrides[f"listener.name.{listener}.ssl.client.auth"] = "required"
     lines = [
         line
         for line in text.splitlines()
@@ -133,6 +145,7 @@ def _properties(
 class _Tls:
     cert: str
     key: str
+    client_auth: bool = False  # require a client certificate issued by `cert`
 
 
 def _continued(pem: str) -> str:
@@ -161,15 +174,22 @@ def _ready(broker: SaslBroker) -> bool:
 
 @contextmanager
 def sasl_broker(
-    directory: Path, mechanism: Mechanism = "PLAIN", tls: bool = False
+    directory: Path, mechanism: Mechanism = "PLAIN", tls: bool = False, client_auth: bool = False
 ) -> Iterator[SaslBroker]:
-    """Start the SASL broker under `directory`; yield it once it answers; stop it at the end."""
+    """Start the SASL broker under `directory`; yield it once it answers; stop it at the end.
+    With `client_auth` (and `tls`) it also requires the client certificate it yields."""
     stack = Stack(stack_settings(directory))  # its jars, Java options and data layout
     stack.fetch_kafka()
     kafka_dir = directory / "kafka"
     kafka_dir.mkdir(parents=True, exist_ok=True)
     port, controller_port = free_port(), free_port()
     certificate = self_signed(directory, "broker") if tls else None
+    # issued by the broker's certificate, which is the only one the broker trusts
+    client = (
+        signed_by(certificate, directory, "client", "cashless-client")
+        if certificate is not None and client_auth
+        else None
+    )
     broker = SaslBroker(
         bootstrap=f"127.0.0.1:{port}",
         username="cashless",
@@ -177,11 +197,17 @@ def sasl_broker(
         log=kafka_dir / "console.log",
         mechanism=mechanism,
         cafile=None if certificate is None else certificate.cert,
+        client_cert=None if client is None else client.cert,
+        client_key=None if client is None else client.key,
     )
     pem = (
         None
         if certificate is None
-        else _Tls(certificate.cert.read_text(), certificate.key.read_text())
+        else _Tls(
+            certificate.cert.read_text(),
+            certificate.key.read_text(),
+            client is not None,
+        )
     )
     properties = kafka_dir / "server.properties"
     properties.write_text(

@@ -39,11 +39,13 @@ from tests.kafka_sasl import Mechanism, SaslBroker, sasl_broker
 pytestmark = pytest.mark.integration
 
 
-# PLAIN over plaintext, SCRAM-SHA-256 over TLS, SCRAM-SHA-512 over plaintext.
-BROKERS: dict[str, tuple[Mechanism, bool]] = {
-    "plain": ("PLAIN", False),
-    "scram-tls": ("SCRAM-SHA-256", True),
-    "scram-512": ("SCRAM-SHA-512", False),
+# PLAIN over plaintext, SCRAM-SHA-256 over TLS, SCRAM-SHA-512 over plaintext, and SCRAM-SHA-256
+# over TLS with a client certificate required: (mechanism, TLS, client certificate).
+BROKERS: dict[str, tuple[Mechanism, bool, bool]] = {
+    "plain": ("PLAIN", False, False),
+    "scram-tls": ("SCRAM-SHA-256", True, False),
+    "scram-512": ("SCRAM-SHA-512", False, False),
+    "scram-mtls": ("SCRAM-SHA-256", True, True),
 }
 
 
@@ -52,8 +54,8 @@ def broker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SaslBroker]:
     directory = tmp_path_factory.mktemp("sasl")
-    mechanism, tls = BROKERS[request.param]
-    started = sasl_broker(directory, mechanism=mechanism, tls=tls)
+    mechanism, tls, client_auth = BROKERS[request.param]
+    started = sasl_broker(directory, mechanism=mechanism, tls=tls, client_auth=client_auth)
     with started as running:
         yield running
 
@@ -126,6 +128,30 @@ def test_a_wrong_password_or_none_fails_clearly(
         ensure_topics(broker.bootstrap, Topics(_prefix()), bootstrap_timeout_ms=5000)
     with pytest.raises(KafkaError):
         read_topic(broker.bootstrap, "anything", timeout=5, **_bad(broker, wrong))
+
+
+@pytest.mark.parametrize("broker", ["scram-mtls"], indirect=True)
+def test_a_broker_that_requires_a_client_certificate_refuses_a_client_without_one(
+    broker: SaslBroker,
+) -> None:
+    assert broker.client_cert is not None
+    without = broker.settings(
+        kafka_ssl_certfile=None, kafka_ssl_keyfile=None, topic_prefix=_prefix()
+    )
+    with pytest.raises(CashlessError) as refused:
+        KafkaEventSink(without)
+    assert broker.bootstrap in str(refused.value)
+    assert broker.password not in str(refused.value)
+    with pytest.raises(KafkaError):
+        read_topic(
+            broker.bootstrap,
+            "anything",
+            timeout=5,
+            **{**without.kafka_python_config(), "request_timeout_ms": 5000},
+        )
+    # the right certificate, the same credentials: accepted
+    with KafkaEventSink(broker.settings(topic_prefix=_prefix())) as sink:
+        sink.send_events(_events(3, "mtls"))
 
 
 def _bad(broker: SaslBroker, password: str) -> dict[str, object]:
