@@ -363,34 +363,28 @@ class PaymentLedger:
             recent = window_end(known) // MINUTE // _HOUR_MINUTES - 1
             for c in [c for c in state.cells if c[3] < recent]:
                 del state.cells[c]
-        self._sweep(partition, p, state, known, outcome)
+        self._sweep(state, known, outcome)
         batch = _Batch(state)
         decode = self._decoder.decode_payments
         decoded = [(offset, value, decode(value)) for offset, value in records]
-        # the hour rows the batch's events go to, read from the store where not cached
-        _rows(
-            state,
-            list(
-                {
-                    (e.channel, e.segment, e.district, _hour_of(e))
-                    for _, _, result in decoded
-                    for e in result.events
-                }
-            ),
-        )
-        # The dedup index keys of the batch's events, read in one go; entries the batch adds
-        # go in the same dict, so a re-send within the batch is caught too.
-        prefix = f"e|{p}|"
-        wanted = [
-            f"{prefix}{e.channel}|{e.segment}|{e.source}|{e.event_id}".encode()
-            for _, _, result in decoded
-            for e in result.events
-        ]
+        # One pass over the batch's events for their times, the hour rows they go to (read from
+        # the store where not cached) and their dedup index keys, read in one go; entries the
+        # batch adds go in the same dict, so a re-send within the batch is caught too.
+        times: list[float] = []
+        wanted: list[bytes] = []
+        hours: set[_HourKey] = set()
+        for _, _, result in decoded:
+            for e in result.events:
+                t = e.occurred_at.timestamp()
+                times.append(t)
+                hours.add((e.channel, e.segment, e.district, int(t // MINUTE) // _HOUR_MINUTES))
+                wanted.append(_seen_key(p, e.channel, e.segment, e.source, e.event_id))
+        _rows(state, list(hours))
         seen: dict[bytes, tuple[int, int, float] | None] = {
             key: None if stored is None else _decode_entry(stored)
             for key, stored in zip(wanted, self._store.get_many(partition, wanted), strict=True)
         }
-        seen_keys = iter(wanted)
+        per_event = zip(wanted, times, strict=True)
         newest = meta.newest
         rejected = meta.rejected
         segment: _SegmentContext | None = None
@@ -401,8 +395,7 @@ class PaymentLedger:
                 if fresh:
                     rejected[rejection.reason] = rejected.get(rejection.reason, 0) + 1
             for index, event in enumerate(result.events):
-                seen_key = next(seen_keys)
-                t = event.occurred_at.timestamp()
+                seen_key, t = next(per_event)
                 if fresh:
                     previous = newest.get(event.source)
                     if previous is None or t > previous:
@@ -447,12 +440,11 @@ class PaymentLedger:
         outcome.writes[_key("p", p)] = _encode(meta)
         return outcome
 
-    def _sweep(
-        self, partition: int, p: str, state: _Partition, clock: float | None, out: BatchOutcome
-    ) -> None:
+    def _sweep(self, state: _Partition, clock: float | None, out: BatchOutcome) -> None:
         """Forget what can no longer matter: once per event-time day, not per batch."""
         if clock is None:
             return
+        p = str(state.number)
         end = window_end(clock) // MINUTE
         oldest_day = local_day(clock) - TREND_DAYS
         before = min(end - _HORIZON_MINUTES, (oldest_day * DAY - 7 * 3600) // MINUTE)
@@ -474,7 +466,7 @@ class PaymentLedger:
         for day, newest in list(state.seen_days.items()):
             if all(t < horizons.get(s, -math.inf) for s, t in newest.items()):
                 del state.seen_days[day]
-                self._forget_day(partition, p, day, out)
+                self._forget_day(state.number, day, out)
         for cells in state.segments.values():
             cells.minutes.prune(before)
             for day in [d for d in cells.days if d < oldest_day]:
@@ -482,13 +474,14 @@ class PaymentLedger:
         for series in state.districts.values():
             series.prune(before)
 
-    def _forget_day(self, partition: int, p: str, day: int, out: BatchOutcome) -> None:
+    def _forget_day(self, partition: int, day: int, out: BatchOutcome) -> None:
         """Delete the dedup rows of one local day, and the index keys that still point at them."""
+        p = str(partition)
         positions: dict[bytes, set[tuple[int, int]]] = {}
         for key, value in self._store.scan(partition, _key("d", p, str(day), "")):
             out.writes[key] = None
             for channel, segment, source, event_id, offset, index, _ in _decode_seen(value):
-                seen_key = _key("e", p, channel, segment, source, event_id)
+                seen_key = _seen_key(p, channel, segment, source, event_id)
                 positions.setdefault(seen_key, set()).add((offset, index))
         keys = list(positions)
         for seen_key, stored in zip(keys, self._store.get_many(partition, keys), strict=True):
@@ -524,7 +517,7 @@ class PaymentLedger:
             _note_day(state, int(rest[0]), rows)
             newest: dict[bytes, tuple[int, int, float]] = {}
             for channel, segment, source, event_id, offset, index, t in rows:
-                newest[_key("e", partition, channel, segment, source, event_id)] = (
+                newest[_seen_key(partition, channel, segment, source, event_id)] = (
                     offset,
                     index,
                     t,
@@ -549,9 +542,9 @@ class PaymentLedger:
         return state
 
 
-def _hour_of(event: PaymentEvent) -> int:
-    """The epoch hour of an event's minute, as its hour row is keyed."""
-    return int(event.occurred_at.timestamp() // MINUTE) // _HOUR_MINUTES
+def _seen_key(p: str, channel: str, segment: str, source: str, event_id: str) -> bytes:
+    """The dedup index key of one `(source, event_id)` of a segment, in partition `p`."""
+    return f"e|{p}|{channel}|{segment}|{source}|{event_id}".encode()
 
 
 def _key(*parts: str) -> bytes:
