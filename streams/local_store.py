@@ -19,21 +19,60 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import rocksdict
+from faust.stores.rocksdb import RocksDBOptions
 
-__all__ = ["STORE_OPTIONS", "LocalStore", "write_batch"]
+__all__ = ["STORE_OPTIONS", "LocalStore", "SharedMemoryOptions", "write_batch"]
 
-# Per partition database: small memtables and block cache, so that memory stays bounded with
-# 24 partitions open (Faust's defaults are 3 x 64 MB memtables and a 2 GB cache per database).
-STORE_OPTIONS = {
-    "driver": "rocksdict",
-    "write_buffer_size": 4 * 1024**2,
-    "max_write_buffer_number": 2,
-    "block_cache_size": 8 * 1024**2,
-    "max_open_files": 64,
-}
+# Faust's store options for the tables: its RocksDB driver; the rest is `SharedMemoryOptions`.
+STORE_OPTIONS = {"driver": "rocksdict"}
+# For all of a worker's databases together (2 tables x 12 partitions): Faust gives each its own
+# memtables and block cache (3 x 64 MB and 2 GB by default), so memory grows with the partitions.
+MEMTABLE_BYTES = 32 * 1024**2
+BLOCK_CACHE_BYTES = 32 * 1024**2
+MAX_OPEN_FILES = 64  # per database
 # Keys only this store holds, derived from the changelog's: not part of the table's items.
 _LOCAL_ONLY = b"e|"
 _AFTER_LOCAL_ONLY = b"e}"  # "}" follows "|": the first key past every local-only one
+
+
+class SharedMemoryOptions(RocksDBOptions):
+    """Faust's RocksDB options, with one memtable budget and one block cache for every database
+    opened with them: RocksDB flushes the memtable of the database being written to when all
+    memtables together reach `MEMTABLE_BYTES`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            write_buffer_size=4 * 1024**2,  # one database's memtable, at most
+            max_write_buffer_number=2,
+            use_rocksdict=True,
+        )
+        self._memtables = rocksdict.WriteBufferManager(MEMTABLE_BYTES, False)
+        self._block_cache = rocksdict.Cache(BLOCK_CACHE_BYTES)
+
+    def as_options(self) -> Any:
+        options = rocksdict.Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_max_open_files(MAX_OPEN_FILES)
+        options.set_write_buffer_size(self.write_buffer_size)
+        options.set_max_write_buffer_number(self.max_write_buffer_number)
+        options.set_target_file_size_base(self.target_file_size_base)
+        options.set_write_buffer_manager(self._memtables)
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(self.bloom_filter_size, True)
+        table.set_block_cache(self._block_cache)
+        table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
+        options.set_block_based_table_factory(table)
+        return options
+
+    def memtable_bytes(self) -> int:
+        """What the memtables of every database opened with these options hold now."""
+        used: int = self._memtables.get_usage()
+        return used
+
+    def block_cache_bytes(self) -> int:
+        """What the shared block cache holds now."""
+        used: int = self._block_cache.get_usage()
+        return used
 
 
 class LocalStore:
@@ -41,6 +80,11 @@ class LocalStore:
 
     def __init__(self, table: Any) -> None:
         self._table = table
+
+    def share(self, options: SharedMemoryOptions) -> None:
+        """Open this table's databases with `options` (before the first one opens)."""
+        assert not self._table.data._dbs, "a database is open already"
+        self._table.data.rocksdb_options = options
 
     def _db(self, partition: int) -> Any:
         # Faust opens a partition's database on first use and closes it when the partition is

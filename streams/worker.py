@@ -48,7 +48,7 @@ from streams.consumer import Transport
 from streams.coverage import AccountLedger
 from streams.credentials import faust_credentials
 from streams.ledger import BatchOutcome, PaymentLedger
-from streams.local_store import STORE_OPTIONS, LocalStore
+from streams.local_store import STORE_OPTIONS, LocalStore, SharedMemoryOptions
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, PartitionSummary, summarise_accounts, summarise_payments
 
@@ -474,6 +474,9 @@ class Worker:
         """Create the topics, then run until stopped (SIGTERM or Ctrl-C stop it cleanly)."""
         # Before anything is written: a full or read-only disk is one clear error, not RocksDB's.
         check_data_dir(self.datadir, "worker state", min_free_bytes=64 * 1024**2)
+        shared = SharedMemoryOptions()  # one memory budget for both tables' databases
+        for store in self._stores.values():
+            store.share(shared)
         # Faust's changelogs must have the partition counts of their source topics; creating
         # them here avoids its startup race with a stale metadata cache.
         partitions = self.topics.partitions()
