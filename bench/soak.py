@@ -105,6 +105,7 @@ class Sample:
     pid: int
     rss_mb: float | None
     fds: int | None
+    sst_files: int | None  # of `fds`: RocksDB table files
     cpu_s: float | None
     lag_records: int | None
     records_in: int | None
@@ -150,17 +151,23 @@ class GroupLag:
         self.admin.close()
 
 
-def proc_status(pid: int) -> tuple[float | None, int | None]:
-    """VmRSS in MB and the number of open file descriptors of `pid` (None when it is gone)."""
+def proc_status(pid: int) -> tuple[float | None, int | None, int | None]:
+    """VmRSS in MB, the number of open file descriptors of `pid`, and how many of them are
+    RocksDB table files (`*.sst`); None when it is gone."""
     try:
         rss = next(
             int(line.split()[1]) / 1024
             for line in Path(f"/proc/{pid}/status").read_text().splitlines()
             if line.startswith("VmRSS:")
         )
-        return rss, len(os.listdir(f"/proc/{pid}/fd"))
+        fds = os.listdir(f"/proc/{pid}/fd")
     except (OSError, StopIteration):
-        return None, None
+        return None, None, None
+    targets = []
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed since the listing
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return rss, len(fds), sum(target.endswith(".sst") for target in targets)
 
 
 def counted(text: str | None) -> float | None:
@@ -326,7 +333,7 @@ class Soak:
 
     def sample(self, t: float, life: int, sending: bool, worker: Proc) -> Sample:
         pid = worker.popen.pid
-        rss, fds = proc_status(pid)
+        rss, fds, sst_files = proc_status(pid)
         try:
             cpu: float | None = worker.cpu_seconds()
         except OSError:
@@ -339,6 +346,7 @@ class Soak:
             pid=pid,
             rss_mb=None if rss is None else round(rss, 1),
             fds=fds,
+            sst_files=sst_files,
             cpu_s=cpu,
             lag_records=None if lag is None else lag[0],
             records_in=None if lag is None else lag[1],
@@ -346,8 +354,9 @@ class Soak:
         )
         self.rows.append(row)
         say(
-            f"t={row.t:6.0f} s life {life} RSS {row.rss_mb} MB, FDs {row.fds}, lag "
-            f"{row.lag_records} of {row.records_in} records, counted {row.events_counted}"
+            f"t={row.t:6.0f} s life {life} RSS {row.rss_mb} MB, FDs {row.fds} "
+            f"({row.sst_files} SST), lag {row.lag_records} of {row.records_in} records, "
+            f"counted {row.events_counted}"
         )
         return row
 
@@ -570,6 +579,7 @@ def life_figures(rows: list[Sample]) -> dict[str, Any]:
                 rss_mb_per_min=None if rss_slope is None else round(rss_slope * 60, 2),
                 rss_bytes_per_event=None if per_event is None else round(per_event * 2**20),
                 fds=[first.fds, last.fds],
+                sst_files=[first.sst_files, last.sst_files],
                 fds_per_min=None if fd_slope is None else round(fd_slope * 60, 2),
                 cpu_share=round(cpu / (last.t - first.t), 3),
             )

@@ -57,6 +57,9 @@ class SharedMemoryOptions(RocksDBOptions):
         options.set_max_write_buffer_number(self.max_write_buffer_number)
         options.set_target_file_size_base(self.target_file_size_base)
         options.set_write_buffer_manager(self._memtables)
+        # Each flushed memtable is merged into the database's one sorted run at once, so that a
+        # database holds one or two table files (open descriptors), not up to five.
+        options.set_level_zero_file_num_compaction_trigger(1)
         table = rocksdict.BlockBasedOptions()
         table.set_bloom_filter(self.bloom_filter_size, True)
         table.set_block_cache(self._block_cache)
