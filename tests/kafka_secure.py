@@ -1,13 +1,14 @@
-"""A second, throw-away Kafka broker whose only listener for clients speaks SASL: PLAIN over
-plaintext, or SCRAM (SHA-256 or SHA-512), over plaintext or TLS; with TLS it can also require a
-client certificate (mutual TLS).
+"""A second, throw-away Kafka broker whose only listener for clients is secured: SASL (PLAIN over
+plaintext, or SCRAM-SHA-256/512 over plaintext or TLS), or TLS alone (`SSL`); with TLS it can also
+require a client certificate (mutual TLS), which is the only identity a client has without SASL.
 
 It runs the same jars and base configuration as the local stack (`ops/kafka/server.properties`,
-`ops.stack.Stack` resolves the jars), with the client listener switched to SASL and two users:
-`admin` (the broker's own inter-broker identity, PLAIN) and the client user, known to the broker
-only under the mechanism asked for (a PLAIN user in the JAAS configuration, or a SCRAM credential
-written into the storage at format time). With TLS the listener presents a self-signed
-certificate for 127.0.0.1 (`tests.tls`), which clients trust through `CASHLESS_KAFKA_SSL_CAFILE`.
+`ops.stack.Stack` resolves the jars), with the client listener switched to SASL or to TLS. With
+SASL there are two users: `admin` (the broker's own inter-broker identity, PLAIN) and the client
+user, known to the broker only under the mechanism asked for (a PLAIN user in the JAAS
+configuration, or a SCRAM credential written into the storage at format time). With TLS the
+listener presents a self-signed certificate for 127.0.0.1 (`tests.tls`), which clients trust
+through `CASHLESS_KAFKA_SSL_CAFILE`; a client certificate it requires is issued by that one.
 It binds to 127.0.0.1 on free ports, and is stopped by process group at the end.
 """
 
@@ -32,7 +33,7 @@ from ops.stack import CONFIG_DIR, Stack
 from tests.conftest import free_port, stack_settings, wait_for
 from tests.tls import self_signed, signed_by
 
-__all__ = ["Mechanism", "SaslBroker", "sasl_broker"]
+__all__ = ["Mechanism", "SecureBroker", "secure_broker"]
 
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -41,18 +42,26 @@ _SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
 
 @dataclass(frozen=True)
-class SaslBroker:
-    """Where the SASL broker listens and the one client user it accepts."""
+class SecureBroker:
+    """Where the secured broker listens and the one client it accepts."""
 
     bootstrap: str
     username: str
     password: str = field(repr=False)
     log: Path = field(repr=False)
-    mechanism: Mechanism = "PLAIN"
+    mechanism: Mechanism | None = "PLAIN"  # None: no SASL, TLS alone
     cafile: Path | None = None  # the broker's certificate, when it speaks TLS
     # the client certificate and key the broker requires (mutual TLS), if it does
     client_cert: Path | None = None
     client_key: Path | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What must never appear in a log or on `/metrics`: the SASL password, the client key."""
+        found = [] if self.mechanism is None else [self.password]
+        if self.client_key is not None:
+            found.append(_key_body(self.client_key))
+        return found
 
     @property
     def refusal(self) -> str:
@@ -62,7 +71,9 @@ class SaslBroker:
         return f"invalid credentials with SASL mechanism {self.mechanism}"
 
     @property
-    def protocol(self) -> Literal["SASL_PLAINTEXT", "SASL_SSL"]:
+    def protocol(self) -> Literal["SASL_PLAINTEXT", "SASL_SSL", "SSL"]:
+        if self.mechanism is None:
+            return "SSL"
         return "SASL_PLAINTEXT" if self.cafile is None else "SASL_SSL"
 
     def settings(self, password: str | None = None, **extra: object) -> KafkaSettings:
@@ -70,13 +81,16 @@ class SaslBroker:
         fields: dict[str, object] = {
             "bootstrap_servers": self.bootstrap,
             "kafka_security_protocol": self.protocol,
-            "kafka_sasl_mechanism": self.mechanism,
-            "kafka_sasl_username": self.username,
-            "kafka_sasl_password": SecretStr(self.password if password is None else password),
             "kafka_ssl_cafile": self.cafile,
             "kafka_ssl_certfile": self.client_cert,
             "kafka_ssl_keyfile": self.client_key,
         }
+        if self.mechanism is not None:
+            fields |= {
+                "kafka_sasl_mechanism": self.mechanism,
+                "kafka_sasl_username": self.username,
+                "kafka_sasl_password": SecretStr(self.password if password is None else password),
+            }
         return KafkaSettings(**(fields | extra))  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
@@ -84,10 +98,13 @@ class SaslBroker:
         env = {
             "CASHLESS_BOOTSTRAP_SERVERS": self.bootstrap,
             "CASHLESS_KAFKA_SECURITY_PROTOCOL": self.protocol,
-            "CASHLESS_KAFKA_SASL_MECHANISM": self.mechanism,
-            "CASHLESS_KAFKA_SASL_USERNAME": self.username,
-            "CASHLESS_KAFKA_SASL_PASSWORD": self.password,
         }
+        if self.mechanism is not None:
+            env |= {
+                "CASHLESS_KAFKA_SASL_MECHANISM": self.mechanism,
+                "CASHLESS_KAFKA_SASL_USERNAME": self.username,
+                "CASHLESS_KAFKA_SASL_PASSWORD": self.password,
+            }
         if self.cafile is not None:
             env["CASHLESS_KAFKA_SSL_CAFILE"] = str(self.cafile)
         if self.client_cert is not None and self.client_key is not None:
@@ -97,27 +114,30 @@ class SaslBroker:
 
 
 def _properties(
-    port: int, controller_port: int, data: Path, broker: SaslBroker, admin: str, tls: _Tls | None
+    port: int, controller_port: int, data: Path, broker: SecureBroker, admin: str, tls: _Tls | None
 ) -> str:
     base = (CONFIG_DIR / "kafka" / "server.properties").read_text("utf-8")
     text = base.format(port=port, controller_port=controller_port, log_dirs=data)
     protocol = broker.protocol
     listener = protocol.lower()
-    plain_users = f'user_admin="{admin}"'
-    if broker.mechanism == "PLAIN":
-        plain_users += f' user_{broker.username}="{broker.password}"'
     overrides = {
         "listeners": f"{protocol}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         "advertised.listeners": f"{protocol}://127.0.0.1:{port}",
         "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": protocol,
-        "sasl.enabled.mechanisms": ",".join(sorted({"PLAIN", broker.mechanism})),
-        "sasl.mechanism.inter.broker.protocol": "PLAIN",
-        f"listener.name.{listener}.plain.sasl.jaas.config": (
-            f'{_PLAIN} required username="admin" password="{admin}" {plain_users};'
-        ),
     }
-    if broker.mechanism != "PLAIN":
+    if broker.mechanism is not None:
+        plain_users = f'user_admin="{admin}"'
+        if broker.mechanism == "PLAIN":
+            plain_users += f' user_{broker.username}="{broker.password}"'
+        overrides |= {
+            "sasl.enabled.mechanisms": ",".join(sorted({"PLAIN", broker.mechanism})),
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            f"listener.name.{listener}.plain.sasl.jaas.config": (
+                f'{_PLAIN} required username="admin" password="{admin}" {plain_users};'
+            ),
+        }
+    if broker.mechanism not in ("PLAIN", None):
         overrides[f"listener.name.{listener}.{broker.mechanism.lower()}.sasl.jaas.config"] = (
             f"{_SCRAM} required;"
         )
@@ -131,6 +151,7 @@ def _properties(
             "ssl.truststore.certificates": _continued(tls.cert),
         }
         if tls.client_auth:  # per listener: Kafka ignores the broker-wide one on SASL_SSL
+            # (on SSL the broker, talking to itself, presents its own certificate, which it trusts)
             overrides[f"listener.name.{listener}.ssl.client.auth"] = "required"
     lines = [
         line
@@ -148,11 +169,17 @@ class _Tls:
     client_auth: bool = False  # require a client certificate issued by `cert`
 
 
+def _key_body(path: Path) -> str:
+    """The base64 body of a PEM private key, as one would find it in a leaked log line."""
+    lines = path.read_text().strip().splitlines()
+    return "".join(line for line in lines if not line.startswith("-----"))[:64]
+
+
 def _continued(pem: str) -> str:
     return " \\\n".join(pem.strip().splitlines())
 
 
-def _ready(broker: SaslBroker) -> bool:
+def _ready(broker: SecureBroker) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -173,11 +200,15 @@ def _ready(broker: SaslBroker) -> bool:
 
 
 @contextmanager
-def sasl_broker(
-    directory: Path, mechanism: Mechanism = "PLAIN", tls: bool = False, client_auth: bool = False
-) -> Iterator[SaslBroker]:
-    """Start the SASL broker under `directory`; yield it once it answers; stop it at the end.
-    With `client_auth` (and `tls`) it also requires the client certificate it yields."""
+def secure_broker(
+    directory: Path,
+    mechanism: Mechanism | None = "PLAIN",
+    tls: bool = False,
+    client_auth: bool = False,
+) -> Iterator[SecureBroker]:
+    """Start the broker under `directory`; yield it once it answers; stop it at the end. With
+    `client_auth` (and `tls`) it also requires the client certificate it yields; with no
+    `mechanism` (TLS alone) that certificate is the client's only credential."""
     stack = Stack(stack_settings(directory))  # its jars, Java options and data layout
     stack.fetch_kafka()
     kafka_dir = directory / "kafka"
@@ -190,7 +221,7 @@ def sasl_broker(
         if certificate is not None and client_auth
         else None
     )
-    broker = SaslBroker(
+    broker = SecureBroker(
         bootstrap=f"127.0.0.1:{port}",
         username="cashless",
         password=f"sasl-{uuid.uuid4().hex}",
@@ -227,7 +258,7 @@ def sasl_broker(
             str(properties),
             *(
                 []
-                if mechanism == "PLAIN"
+                if mechanism in ("PLAIN", None)
                 else [
                     "--add-scram",
                     f"{mechanism}=[name={broker.username},password={broker.password}]",
@@ -250,7 +281,7 @@ def sasl_broker(
             assert process.poll() is None, broker.log.read_text(errors="replace")[-3000:]
             return _ready(broker)
 
-        wait_for(up, timeout=120, what="the SASL broker to answer")
+        wait_for(up, timeout=120, what="the secured broker to answer")
         yield broker
     finally:
         if process.poll() is None:

@@ -1,10 +1,11 @@
-"""Every Kafka client of the project against a real broker that only speaks SASL: PLAIN over
-plaintext, and SCRAM-SHA-256 over TLS.
+"""Every Kafka client of the project against a real broker that only speaks SASL or TLS: PLAIN
+over plaintext, SCRAM-SHA-256 over TLS (with and without a client certificate), SCRAM-SHA-512
+over plaintext, and TLS alone with a client certificate (`SSL`).
 
-A second broker (`tests.kafka_sasl`) is started for each of the two on free ports. With the right
+A second broker (`tests.kafka_secure`) is started for each on free ports. With the right
 credentials the producers' sink, the gateway and the Faust worker produce and consume; with a
-wrong password or none they fail with a clear error. The password never appears in a log or
-on `/metrics`.
+wrong password, none, or no client certificate they fail with a clear error. The password and
+the client key never appear in a log or on `/metrics`.
 """
 
 from __future__ import annotations
@@ -34,34 +35,38 @@ from producers.kafka_sink import KafkaEventSink
 from tests.conftest import ROOT, free_port, wait_for
 from tests.integration.test_gateway import KEY, add_token, clean_env, gateway, payments
 from tests.integration.test_replay import read_topic
-from tests.kafka_sasl import Mechanism, SaslBroker, sasl_broker
+from tests.kafka_secure import Mechanism, SecureBroker, secure_broker
 
 pytestmark = pytest.mark.integration
 
 
-# PLAIN over plaintext, SCRAM-SHA-256 over TLS, SCRAM-SHA-512 over plaintext, and SCRAM-SHA-256
-# over TLS with a client certificate required: (mechanism, TLS, client certificate).
-BROKERS: dict[str, tuple[Mechanism, bool, bool]] = {
+# PLAIN over plaintext, SCRAM-SHA-256 over TLS, SCRAM-SHA-512 over plaintext, SCRAM-SHA-256 over
+# TLS with a client certificate required, and TLS alone with a client certificate required:
+# (SASL mechanism or None, TLS, client certificate).
+BROKERS: dict[str, tuple[Mechanism | None, bool, bool]] = {
     "plain": ("PLAIN", False, False),
     "scram-tls": ("SCRAM-SHA-256", True, False),
     "scram-512": ("SCRAM-SHA-512", False, False),
     "scram-mtls": ("SCRAM-SHA-256", True, True),
+    "mtls": (None, True, True),
 }
+WITH_SASL = sorted(name for name, (mechanism, _, _) in BROKERS.items() if mechanism is not None)
+WITH_CLIENT_CERTIFICATE = sorted(name for name, (_, _, needed) in BROKERS.items() if needed)
 
 
 @pytest.fixture(scope="module", params=sorted(BROKERS))
 def broker(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SaslBroker]:
+) -> Iterator[SecureBroker]:
     directory = tmp_path_factory.mktemp("sasl")
     mechanism, tls, client_auth = BROKERS[request.param]
-    started = sasl_broker(directory, mechanism=mechanism, tls=tls, client_auth=client_auth)
+    started = secure_broker(directory, mechanism=mechanism, tls=tls, client_auth=client_auth)
     with started as running:
         yield running
 
 
 def _prefix() -> str:
-    return f"sasl{uuid.uuid4().hex[:8]}."
+    return f"secure{uuid.uuid4().hex[:8]}."
 
 
 def _events(count: int, tag: str) -> list[PaymentEvent]:
@@ -73,7 +78,13 @@ def _events(count: int, tag: str) -> list[PaymentEvent]:
     return list(result.events)
 
 
-def _read_ids(broker: SaslBroker, topic_prefix: str) -> list[str]:
+def assert_no_secret(broker: SecureBroker, *texts: str) -> None:
+    for secret in broker.secrets:
+        for text in texts:
+            assert secret not in text
+
+
+def _read_ids(broker: SecureBroker, topic_prefix: str) -> list[str]:
     decoder = EventDecoder(load_taxonomy())
     security = broker.settings().kafka_python_config()
     ids = []
@@ -83,7 +94,7 @@ def _read_ids(broker: SaslBroker, topic_prefix: str) -> list[str]:
 
 
 def test_the_sink_produces_and_a_consumer_reads_with_the_right_credentials(
-    broker: SaslBroker, caplog: pytest.LogCaptureFixture
+    broker: SecureBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic_prefix = _prefix()
     events = _events(40, "sink")
@@ -99,13 +110,14 @@ def test_the_sink_produces_and_a_consumer_reads_with_the_right_credentials(
     elif broker.cafile is None:
         assert "Exchanging credentials in the clear" in caplog.text, "SCRAM was used"
         assert "Sending username and password" not in caplog.text, "not PLAIN"
-    else:  # SCRAM over TLS
+    else:  # SCRAM over TLS, or TLS alone
         assert "in the clear" not in caplog.text, "credentials went over TLS"
-    assert broker.password not in caplog.text, "not even at DEBUG"
+    assert_no_secret(broker, caplog.text)  # not even at DEBUG
 
 
+@pytest.mark.parametrize("broker", WITH_SASL, indirect=True)
 def test_a_wrong_password_or_none_fails_clearly(
-    broker: SaslBroker, caplog: pytest.LogCaptureFixture
+    broker: SecureBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = f"wrong-{uuid.uuid4().hex}"
     with caplog.at_level(logging.DEBUG), pytest.raises(CashlessError) as refused:
@@ -130,9 +142,9 @@ def test_a_wrong_password_or_none_fails_clearly(
         read_topic(broker.bootstrap, "anything", timeout=5, **_bad(broker, wrong))
 
 
-@pytest.mark.parametrize("broker", ["scram-mtls"], indirect=True)
+@pytest.mark.parametrize("broker", WITH_CLIENT_CERTIFICATE, indirect=True)
 def test_a_broker_that_requires_a_client_certificate_refuses_a_client_without_one(
-    broker: SaslBroker,
+    broker: SecureBroker,
 ) -> None:
     assert broker.client_cert is not None
     without = broker.settings(
@@ -141,7 +153,7 @@ def test_a_broker_that_requires_a_client_certificate_refuses_a_client_without_on
     with pytest.raises(CashlessError) as refused:
         KafkaEventSink(without)
     assert broker.bootstrap in str(refused.value)
-    assert broker.password not in str(refused.value)
+    assert_no_secret(broker, str(refused.value))
     with pytest.raises(KafkaError):
         read_topic(
             broker.bootstrap,
@@ -154,7 +166,7 @@ def test_a_broker_that_requires_a_client_certificate_refuses_a_client_without_on
         sink.send_events(_events(3, "mtls"))
 
 
-def _bad(broker: SaslBroker, password: str) -> dict[str, object]:
+def _bad(broker: SecureBroker, password: str) -> dict[str, object]:
     return {
         **broker.settings(password=password).kafka_python_config(),
         "request_timeout_ms": 5000,
@@ -176,21 +188,22 @@ def test_sasl_settings_need_a_username_and_password() -> None:
     assert KafkaSettings().aiokafka_config() == {}
 
 
-def test_the_gateway_publishes_with_sasl_from_the_environment(
-    broker: SaslBroker, tmp_path: Path
+def test_the_gateway_publishes_with_the_security_settings_from_the_environment(
+    broker: SecureBroker, tmp_path: Path
 ) -> None:
     tokens = tmp_path / "tokens.json"
     hawaco = add_token(tokens, "hawaco")
     topic_prefix = _prefix()
     with gateway(broker.bootstrap, topic_prefix, tokens, tmp_path, env=broker.env()) as gw:
-        wait_for(gw.ready, timeout=60, what="the gateway to reach the SASL broker")
+        wait_for(gw.ready, timeout=60, what="the gateway to reach the secured broker")
         pushed = gw.push("payments", payments(30, "gw"), hawaco)
         assert pushed.status_code == 202, pushed.text
         metrics = gw.get("/metrics").text
         output = gw.output()
     assert _read_ids(broker, topic_prefix) == sorted(f"gw-{i}" for i in range(30))
-    assert broker.password not in output
-    assert broker.password not in metrics
+    assert_no_secret(broker, output, metrics)
+    if broker.mechanism is None:
+        return  # TLS alone: no password to get wrong (a missing certificate: the test above)
 
     wrong = f"wrong-{uuid.uuid4().hex}"
     env = {**broker.env(), "CASHLESS_KAFKA_SASL_PASSWORD": wrong}
@@ -207,8 +220,8 @@ def test_the_gateway_publishes_with_sasl_from_the_environment(
     assert wrong not in metrics
 
 
-def test_the_worker_consumes_with_sasl_from_the_environment(
-    broker: SaslBroker, tmp_path: Path
+def test_the_worker_consumes_with_the_security_settings_from_the_environment(
+    broker: SecureBroker, tmp_path: Path
 ) -> None:
     topic_prefix = _prefix()
     events = _events(60, "worker")
@@ -218,7 +231,7 @@ def test_the_worker_consumes_with_sasl_from_the_environment(
     log = tmp_path / "worker.log"
     command = [
         *(sys.executable, "-m", "cashless.cli", "worker", "--topic-prefix", topic_prefix),
-        *("--app-id", f"sasl-{uuid.uuid4().hex[:6]}", "--state-dir", str(tmp_path / "state")),
+        *("--app-id", f"secure-{uuid.uuid4().hex[:6]}", "--state-dir", str(tmp_path / "state")),
         *("--web-port", str(port)),
     ]
     with log.open("wb") as out:
@@ -259,5 +272,4 @@ def test_the_worker_consumes_with_sasl_from_the_environment(
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
     output = log.read_text(errors="replace")
-    assert broker.password not in output
-    assert broker.password not in metrics
+    assert_no_secret(broker, output, metrics)
