@@ -16,11 +16,12 @@ and the producer throughput of `cashless replay` (the dataset file) and of `cash
 
 Results of a whole run go to bench/results/latest.json and docs/BENCHMARKS.md; `--quick` (a
 small dataset, one repetition) and `--only` runs write .cashless/bench/quick.json or
-partial.json only. `--profile DIR` samples each run of ours with py-spy. Every process it
-starts, and the stack, is stopped at the end, also on error or Ctrl-C.
+partial.json only. After the timed runs of ours, one more run (not counted) is sampled with
+py-spy from its first applied payment to its end: where its time goes, by part
+(`bench/time_by_part.py`), is in the report, its stacks in .cashless/bench/ours-profile.txt. Every
+process it starts, and the stack, is stopped at the end, also on error or Ctrl-C.
 
     .venv/bin/python bench/pipeline.py [--quick] [--only ceiling,naive,peer,ours,latency,...]
-                                       [--profile DIR]
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from ops.stack import KAFKA_VERSION, Stack
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
+PROFILE = ROOT / ".cashless" / "bench" / "ours-profile.txt"  # py-spy's stacks of the last run
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
 KEY = "bench-pseudonym-key-0123456789abcdef"
 END = "2026-11-20T00:00:00+07:00"  # fixed, so the dataset is the same run after run
@@ -329,7 +331,6 @@ class Bench:
     work: Path
     peer_python: Path | None
     only: set[str]
-    profile: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -515,11 +516,12 @@ class Bench:
         ]
         return self.procs.start(f"ours-{tag}", command, env), port
 
-    def run_ours(self, dataset: Dataset, tag: str) -> dict[str, Any]:
-        """`cashless worker` from an empty state until /metrics shows every applied payment."""
+    def run_ours(self, dataset: Dataset, tag: str, profile: Path | None = None) -> dict[str, Any]:
+        """`cashless worker` from an empty state until /metrics shows every applied payment;
+        with `profile`, sampled by py-spy into that file from the first applied payment on."""
         start = time.time()
         proc, port = self.start_worker(tag, dataset.prefix, self.env(dataset))
-        profiler = self.start_profiler(proc, f"ours-{tag}")
+        profiler: subprocess.Popen[bytes] | None = None
         try:
             first: float | None = None
             applied_first = 0.0
@@ -533,6 +535,8 @@ class Bench:
                 applied = sum(payments_by_segment(text).values()) if text else 0.0
                 if applied and first is None:
                     first, applied_first = now, applied
+                    if profile is not None:
+                        profiler = start_profiler(proc, profile)
                 if applied >= dataset.applied:
                     done = now
                     break
@@ -542,12 +546,15 @@ class Bench:
                     f"worker did not reach {dataset.applied:,} applied payments in "
                     f"{self.plan.ours_timeout:.0f} s: {proc.tail()}"
                 )
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                profiler.wait(timeout=60)
             cpu, rss = proc.cpu_seconds(), proc.peak_rss_mb()
             mismatches = self._truth_differences(port, dataset)
         finally:
+            if profiler is not None and profiler.poll() is None:
+                profiler.kill()
             self.procs.stop(proc)
-            if profiler is not None:
-                profiler.wait(timeout=60)  # py-spy writes its file when the worker exits
         seconds = done - first
         # The events applied before the first poll that shows progress are not counted, nor is
         # their time: the share of the dataset applied between the two polls, over their interval.
@@ -568,23 +575,6 @@ class Bench:
             "truth_differences": mismatches,
             "poll_seconds": self.plan.poll_seconds,
         }
-
-    def start_profiler(self, proc: Proc, name: str) -> subprocess.Popen[bytes] | None:
-        """With `--profile DIR`: py-spy samples the process into DIR/<name>.txt (collapsed
-        stacks, one line per stack with its sample count; `flamegraph.pl` or speedscope read
-        it), for its whole life."""
-        if self.profile is None:
-            return None
-        self.profile.mkdir(parents=True, exist_ok=True)
-        out = self.profile / f"{name}.txt"
-        py_spy = Path(sys.executable).parent / "py-spy"
-        command = [str(py_spy), "record", "--pid", str(proc.popen.pid), "--format", "raw"]
-        say(f"  profiling {name} into {out}")
-        return subprocess.Popen(
-            [*command, "--rate", "250", "--output", str(out), "--nonblocking"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
 
     def _truth_differences(self, port: int, dataset: Dataset) -> int | None:
         """Series of /metrics that differ from the ground truth, once the city-wide series (which
@@ -656,6 +646,11 @@ class Bench:
                 ratios[f"ours/{other}"] = ours["median"] / theirs["median"]
         self.results["throughput"] = summary
         self.results["ratios"] = ratios
+        if "ours" in wanted:
+            say("profile: one more run of ours, sampled by py-spy (not counted)")
+            profiled = functools.partial(self.run_ours, dataset, "profiled", PROFILE)
+            if self.measure("ours profiled", profiled) is not None:
+                self.results["profile"] = self.measure("profile", time_by_part)
 
     # -- latency
 
@@ -965,6 +960,28 @@ class Bench:
             self.stack.down(purge=True, progress=say)
 
 
+def time_by_part() -> dict[str, Any]:
+    """`bench/time_by_part.py` on the profiled run's stacks."""
+    command = [sys.executable, "-m", "bench.time_by_part", str(PROFILE)]
+    found: dict[str, Any] = json.loads(
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    )
+    return found
+
+
+def start_profiler(proc: Proc, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling `proc` into `out` (raw collapsed stacks: one line per stack with its
+    sample count, which `flamegraph.pl` and speedscope read) until it gets SIGINT."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "--pid", str(proc.popen.pid), "--format", "raw"]
+    return subprocess.Popen(
+        [*command, "--rate", "250", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 # -- the report -----------------------------------------------------------------------------------
 
 
@@ -1131,6 +1148,7 @@ def markdown(results: dict[str, Any]) -> str:
         "flatters them.",
         "",
     ]
+    lines += profile_section(results.get("profile"), t.get("ours"))
     lat = results.get("latency")
     if lat:
         lines += [
@@ -1206,6 +1224,39 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def profile_section(profile: dict[str, Any] | None, ours: dict[str, Any] | None) -> list[str]:
+    """Where the profiled run of ours spent its time, by part."""
+    if not profile or not profile.get("samples"):
+        return []
+    rate = (ours or {}).get("events_per_s") or {}
+    lines = [
+        "## Where ours spends its time",
+        "",
+        "One more run of `ours` on the same dataset, not counted above, sampled by py-spy (250 "
+        "samples/s of the worker's Python threads) from its first applied payment to the poll "
+        f"that saw the last: {profile['samples']:,} samples, in "
+        "`.cashless/bench/ours-profile.txt` (collapsed stacks, for `flamegraph.pl` or "
+        "speedscope). A sample goes to the part of its innermost frame that belongs to one "
+        "(`bench/time_by_part.py`): the time in msgspec and RocksDB, native code, goes to the "
+        "project's function that called them.",
+        "",
+        "| part | share of samples | its top functions (share of all samples) |",
+        "| --- | ---: | --- |",
+    ]
+    for part in profile["parts"]:
+        top = "; ".join(f"`{f['function']}` {f['share']:.1%}" for f in part["top"])
+        lines.append(f"| {part['part']} | {part['share']:.1%} | {top} |")
+    if rate.get("median"):
+        per_event = 1e6 / rate["median"]
+        lines += [
+            "",
+            f"At the median rate above, one event costs {per_event:.1f} µs of the worker's "
+            "time; each part's share of it is its share of the samples.",
+        ]
+    lines.append("")
+    return lines
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The measured figures against the performance targets (medians; None = not measured)."""
 
@@ -1266,12 +1317,6 @@ def main(argv: list[str] | None = None) -> int:
         help="a Python with quixstreams and this project installed",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument(
-        "--profile",
-        type=Path,
-        metavar="DIR",
-        help="sample each run of ours with py-spy into DIR (collapsed stacks)",
-    )
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     if only - set(PARTS):
@@ -1281,7 +1326,7 @@ def main(argv: list[str] | None = None) -> int:
     if only != set(PARTS):
         command = f".venv/bin/python bench/pipeline.py {' '.join(argv or sys.argv[1:])}"
     work = Path(tempfile.mkdtemp(prefix="cashless-bench-"))
-    bench = Bench(plan, work, args.peer_python, only, profile=args.profile)
+    bench = Bench(plan, work, args.peer_python, only)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
