@@ -16,7 +16,11 @@ The checks, each a line of the summary (the exit status is 1 when one fails):
 
 - `rss_flat`, `fds_flat`, per worker life, over the samples taken while the simulator sends:
   the median of the last third against the median of the middle third (the first third is the
-  start-up and catch-up); RSS may grow by less than 10% and less than 50 MB, FDs by 5 at most;
+  start-up and catch-up); RSS may grow by less than 10% and less than 50 MB, the descriptors
+  other than RocksDB's table files by 5 at most;
+- `sst_bounded`, per worker life: RocksDB's open table files never exceed 3 per database (its
+  sorted run, a flushed memtable waiting to be merged into it, the merge's output); a new
+  store gets its first files as each database first flushes, which can take the whole run;
 - `lag_bounded`: after a 60 s warm-up, the lag stays under 60 s of input (the records per
   second of the run times 60), except right after the restart, where it must be back under
   that bound within 120 s of the kill;
@@ -82,7 +86,8 @@ RECOVERY_SECONDS = 120.0  # after the kill, the lag is back under the bound with
 TRUTH_TIMEOUT = 300.0
 RSS_GROWTH_RATIO = 0.10
 RSS_GROWTH_MB = 50.0
-FD_GROWTH = 5
+FD_GROWTH = 5  # descriptors other than RocksDB's table files
+SST_PER_DATABASE = 3
 # What the simulator mixes into the live stream, so that dedup, the late rule and the DLQ work
 # through the restart too.
 FAULTS = ("--duplicates", "0.02", "--late", "0.02", "--bad-records", "0.005")
@@ -194,12 +199,18 @@ def thirds(values: Sequence[float]) -> tuple[float, float] | None:
     return statistics.median(values[n // 3 : 2 * n // 3]), statistics.median(values[2 * n // 3 :])
 
 
-def flat_checks(rows: list[Sample]) -> list[Check]:
+def flat_checks(rows: list[Sample], databases: int) -> list[Check]:
     checks = []
     for life in sorted({s.life for s in rows}):
         mine = [s for s in rows if s.life == life and s.sending]
         rss = thirds([s.rss_mb for s in mine if s.rss_mb is not None])
-        fds = thirds([float(s.fds) for s in mine if s.fds is not None])
+        fds = thirds(
+            [
+                float(s.fds - s.sst_files)
+                for s in mine
+                if s.fds is not None and s.sst_files is not None
+            ]
+        )
         if rss is None or fds is None:
             checks.append(Check(f"rss_flat life {life}", False, f"{len(mine)} samples, too few"))
             continue
@@ -217,8 +228,19 @@ def flat_checks(rows: list[Sample]) -> list[Check]:
             Check(
                 f"fds_flat life {life}",
                 fds[1] - fds[0] <= FD_GROWTH,
-                f"median open FDs {fds[0]:.0f} (middle third) -> {fds[1]:.0f} (last third); "
-                f"bound +{FD_GROWTH}",
+                f"median open FDs other than RocksDB table files {fds[0]:.0f} (middle third) "
+                f"-> {fds[1]:.0f} (last third); bound +{FD_GROWTH}",
+            )
+        )
+        tables = [s.sst_files for s in rows if s.life == life and s.sst_files is not None]
+        most = max(tables, default=0)
+        checks.append(
+            Check(
+                f"sst_bounded life {life}",
+                bool(tables) and most <= SST_PER_DATABASE * databases,
+                f"RocksDB table files open: {min(tables, default=0)} to {most} "
+                f"(last {tables[-1] if tables else None}); bound {SST_PER_DATABASE} per "
+                f"database x {databases} databases = {SST_PER_DATABASE * databases}",
             )
         )
     return checks
@@ -472,7 +494,9 @@ class Soak:
         records = max((s.records_in or 0) for s in self.rows)
         per_second = records / seconds
         self.checks.append(lag_check(self.rows, killed_at, LAG_BOUND_SECONDS * per_second))
-        self.checks += flat_checks(self.rows)
+        partitions = self.topics.partitions()  # one database per table and partition
+        databases = partitions[self.topics.events] + partitions[self.topics.accounts]
+        self.checks += flat_checks(self.rows, databases)
         payments = sum(v for (name, _), v in truth.items() if name == "cashless_payments_total")
         self.figures.update(
             seconds=round(seconds, 1),
