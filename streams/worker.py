@@ -47,6 +47,7 @@ from cashless.truth import Truth, window_end
 from streams.consumer import Transport
 from streams.coverage import AccountLedger
 from streams.credentials import faust_credentials
+from streams.heap import RELEASE_SECONDS, release_free_memory
 from streams.ledger import BatchOutcome, PaymentLedger
 from streams.local_store import STORE_OPTIONS, LocalStore, SharedMemoryOptions
 from streams.metrics import ExportSettings, MetricsCollector, current_values
@@ -238,6 +239,10 @@ class Worker:
         @app.timer(interval=STALL_CHECK_SECONDS)  # type: ignore[untyped-decorator]
         async def _check_progress() -> None:
             await self._report_stalled_partitions()
+
+        @app.timer(interval=RELEASE_SECONDS)  # type: ignore[untyped-decorator]
+        async def _release_memory() -> None:
+            release_free_memory()
 
         @app.task  # type: ignore[untyped-decorator]
         async def _read_summaries() -> None:
