@@ -34,13 +34,14 @@ def test_memtables_stay_within_the_budget_with_many_databases(tmp_path: Path) ->
     options = SharedMemoryOptions()
     databases = [options.open(tmp_path / str(i)) for i in range(24)]
     peak = 0
-    for round_ in range(3):
-        for i, db in enumerate(databases):  # 24 x 3 x 3 MB written: 216 MB, 7 x the budget
-            fill(db, 3, b"%d|%d" % (round_, i))
+    for round_ in range(2):
+        for i, db in enumerate(databases):  # 24 x 2 x 6 MB written: 288 MB, 9 x the budget
+            fill(db, 6, b"%d|%d" % (round_, i))
             held = sum(db.property_int_value("rocksdb.cur-size-all-mem-tables") for db in databases)
             peak = max(peak, held)
-    # each database alone stays under its own 2 x 4 MB, so only the shared budget bounds this
-    assert peak <= MEMTABLE_BYTES * 1.5
-    assert all(db.get(b"2|%d|2|999" % i) is not None for i, db in enumerate(databases))
+    # each database alone may hold 2 x 4 MB (192 MB in all): only the shared budget bounds this,
+    # softly (memtables being flushed still count, more so on a busy machine)
+    assert peak <= MEMTABLE_BYTES * 2
+    assert all(db.get(b"1|%d|5|999" % i) is not None for i, db in enumerate(databases))
     for db in databases:
         db.close()
