@@ -58,6 +58,9 @@ __all__ = ["Worker", "stalled_partitions", "unapplied_partitions"]
 logger = logging.getLogger(__name__)
 
 STALL_CHECK_SECONDS = 10.0
+# Records read ahead per input topic (Faust's default is 4096): a record holds up to 500 events,
+# about 100 kB, so a worker catching up held hundreds of MB of records waiting for their batch.
+STREAM_BUFFER_RECORDS = 512
 
 
 class Worker:
@@ -162,6 +165,7 @@ class Worker:
             broker_commit_interval=1.0,
             broker_max_poll_records=2000,
             stream_wait_empty=False,
+            stream_buffer_maxsize=STREAM_BUFFER_RECORDS,
             table_standby_replicas=0,
             producer_acks=-1,
             producer_linger_ms=20,
