@@ -72,11 +72,6 @@ class SharedMemoryOptions(RocksDBOptions):
         used: int = self._memtables.get_usage()
         return used
 
-    def block_cache_bytes(self) -> int:
-        """What the shared block cache holds now."""
-        used: int = self._block_cache.get_usage()
-        return used
-
 
 class LocalStore:
     """Reads and writes one Faust table's per-partition RocksDB databases."""
