@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cashless cashless
+COPY cli cli
 COPY producers producers
 COPY streams streams
 COPY dashboards dashboards

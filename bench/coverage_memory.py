@@ -70,7 +70,7 @@ def run_worker(
 ) -> dict[str, object]:
     """Run a worker until its /metrics counts `count` holders and `payments` payments; its local
     store is named by the app id and the port, so the same port finds the same store again."""
-    command = [sys.executable, "-m", "cashless.cli", "worker", "--web-port", str(port)]
+    command = [sys.executable, "-m", "cli", "worker", "--web-port", str(port)]
     command += ["--state-dir", str(state), "--app-id", "coverage-bench"]
     started = time.monotonic()
     with log.open("ab") as out:
@@ -112,7 +112,7 @@ def main() -> None:
         write_accounts(count, str(data))
         print(f"replaying {count:,} account events", flush=True)
         started = time.monotonic()
-        replay = [sys.executable, "-m", "cashless.cli", "replay", str(data), "--no-progress"]
+        replay = [sys.executable, "-m", "cli", "replay", str(data), "--no-progress"]
         subprocess.run(replay, cwd=ROOT, env=env, check=True)
         print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)
         payments = 0
@@ -122,7 +122,7 @@ def main() -> None:
             payments = args.segments * args.days * 24 * 6
             print(f"replaying {payments:,} payments in {args.segments} segments", flush=True)
             started = time.monotonic()
-            replay = [sys.executable, "-m", "cashless.cli", "replay", str(events_file)]
+            replay = [sys.executable, "-m", "cli", "replay", str(events_file)]
             subprocess.run([*replay, "--no-progress"], cwd=ROOT, env=env, check=True)
             events_file.unlink()
             print(f"  replayed in {time.monotonic() - started:.0f} s", flush=True)

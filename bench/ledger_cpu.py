@@ -33,9 +33,9 @@ from pathlib import Path
 import msgspec
 import rocksdict
 
+from cashless.eventtime import MINUTE, window_end
 from cashless.schema import EventDecoder
 from cashless.settings import TaxonomySettings
-from cashless.truth import MINUTE, window_end
 from streams import windows
 from streams.ledger import PaymentLedger
 from streams.local_store import write_batch

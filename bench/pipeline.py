@@ -359,7 +359,7 @@ class Bench:
         self, *args: str | Path, timeout: float = 1800
     ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "cashless.cli", *map(str, args)],
+            [sys.executable, "-m", "cli", *map(str, args)],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
@@ -510,7 +510,7 @@ class Bench:
         port = free_port()
         command: list[str | Path] = [
             sys.executable,
-            *("-m", "cashless.cli", "worker", "--topic-prefix", prefix),
+            *("-m", "cli", "worker", "--topic-prefix", prefix),
             *("--app-id", f"ours-{tag}-{uuid.uuid4().hex[:6]}", "--web-port", str(port)),
             *("--state-dir", self.work / f"ours-{tag}"),
         ]
@@ -851,7 +851,7 @@ class Bench:
             "gateway",
             [
                 sys.executable,
-                *("-m", "cashless.cli", "gateway", "--port", str(port)),
+                *("-m", "cli", "gateway", "--port", str(port)),
                 *("--tokens-file", tokens, "--topic-prefix", prefix),
             ],
             self.env(),

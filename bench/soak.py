@@ -74,8 +74,8 @@ from bench.pipeline import (
     stack_settings,
     wait_until,
 )
+from cashless.eventtime import least_squares_slope
 from cashless.topics import Topics, ensure_topics
-from cashless.truth import least_squares_slope
 from ops.stack import Stack
 
 OUT = ROOT / ".cashless" / "soak"
@@ -334,7 +334,7 @@ class Soak:
     def start_simulator(self, seconds: float) -> Proc:
         command: list[str | Path] = [
             sys.executable,
-            *("-m", "cashless.cli", "simulate", "--seed", "5", "--days", "30"),
+            *("-m", "cli", "simulate", "--seed", "5", "--days", "30"),
             *("--rate", f"{self.rate:g}/s", "--duration", f"{seconds:g}s", *FAULTS),
             *("--topic-prefix", self.topics.prefix, "--truth", self.truth_file),
             *("--districts-out", self.districts),
@@ -347,7 +347,7 @@ class Soak:
         """A worker on the same app id, port and state directory in every life."""
         command: list[str | Path] = [
             sys.executable,
-            *("-m", "cashless.cli", "worker", "--topic-prefix", self.topics.prefix),
+            *("-m", "cli", "worker", "--topic-prefix", self.topics.prefix),
             *("--app-id", self.app_id, "--web-port", str(self.port)),
             *("--state-dir", self.work / "worker"),
         ]

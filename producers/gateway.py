@@ -21,7 +21,7 @@ A push is checked in this order, and the first failure answers:
 4. `400` when the body is not UTF-8 JSON, is neither an array nor an object, is empty,
    nests too deeply, or the client closed the connection before sending all of it;
 5. `413` when it holds more than `max_batch` items (default 500);
-6. `422` when any item is invalid. Every item is anonymised first (`producers.anonymise`:
+6. `422` when any item is invalid. Every item is anonymised first (`cashless.anonymise`:
    personal fields dropped, `payer`/`holder` pseudonymised), then decoded with the shared
    `EventDecoder` (contract 1), and its `source` must be the token's own (else the item's reason
    is `source_mismatch`: a token can only ever send for its source, and the error names which
@@ -72,6 +72,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless import __version__
+from cashless.anonymise import Anonymiser
 from cashless.errors import CashlessError
 from cashless.schema import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -84,7 +85,6 @@ from cashless.schema import (
 from cashless.settings import KafkaSettings
 from cashless.taxonomy import CHANNELS, METHODS, Taxonomy
 from cashless.topics import Topics, ensure_topics
-from producers.anonymise import Anonymiser
 from producers.gateway_ratelimit import RateLimiter
 from producers.gateway_tokens import DEFAULT_TOKENS_FILE, TokenEntry, TokenVerifier
 

@@ -43,10 +43,11 @@ from typing import Any
 import msgspec
 
 from cashless.errors import ConfigError
+from cashless.metrics import MetricValues
 from cashless.privacy import Pseudonymiser
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import District, Segment, Taxonomy
-from cashless.truth import Truth, expected_metrics
+from producers.ground_truth import expected_metrics
 
 __all__ = [
     "DAY",
@@ -794,8 +795,8 @@ def ground_truth(
     *,
     now: float,
     min_cell: int = 10,
-) -> Truth:
-    """What a worker fed these emissions in this order must export (`cashless.truth`).
+) -> MetricValues:
+    """What a worker fed these emissions in this order must export (`producers.ground_truth`).
 
     Bad records are classified as a worker's `EventDecoder` would at wall time `now` (on the
     payments topic), and counted per reason. `taxonomy` should carry the simulated (scaled)
@@ -817,7 +818,7 @@ def ground_truth(
     )
 
 
-def truth_json(truth: Truth) -> bytes:
+def truth_json(truth: MetricValues) -> bytes:
     """The truth as a JSON list of `{"name", "labels", "value"}`, one per line, in stable order."""
     rows = [
         msgspec.json.encode({"name": name, "labels": dict(labels), "value": value})

@@ -50,9 +50,9 @@ from typing import Protocol
 
 import msgspec
 
+from cashless.eventtime import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from cashless.schema import EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import NONCASH_METHODS
-from cashless.truth import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from streams.windows import MinuteSeries
 
 __all__ = [

@@ -1,10 +1,10 @@
 """The metrics of contract 2: computed from the worker's state, exported to Prometheus.
 
-`current_values` is the pure computation (the same `Truth` shape as the reference oracle, so
-tests compare the two directly). `MetricsCollector` turns it into Prometheus families at each
-scrape, registered on a registry the caller passes in; nothing is created at import time and
-no series outlives the state it came from, so a worker that loses a partition in a rebalance
-stops exporting that partition's segments at once.
+`current_values` is the pure computation (a `cashless.metrics.MetricValues`, the shape the
+reference oracle gives too, so tests compare the two directly). `MetricsCollector` turns it into
+Prometheus families at each scrape, registered on a registry the caller passes in; nothing is
+created at import time and no series outlives the state it came from, so a worker that loses a
+partition in a rebalance stops exporting that partition's segments at once.
 
 Segment series come from the partitions this worker owns. City-wide series (district and city
 shares, coverage, pipeline counters, stream time) come from the global view and are exported by
@@ -20,100 +20,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from cashless.eventtime import MINUTE, TREND_DAYS, WINDOWS, least_squares_slope, local_day
+from cashless.metrics import METRICS, MetricValues, cap_sources
 from cashless.taxonomy import Taxonomy
-from cashless.truth import (
-    MINUTE,
-    TREND_DAYS,
-    WINDOWS,
-    Truth,
-    cap_sources,
-    least_squares_slope,
-    local_day,
-)
 from streams.ledger import PaymentLedger
 from streams.summary import GlobalView
 
-__all__ = ["METRICS", "ExportSettings", "MetricsCollector", "current_values"]
-
-# name -> (type, help, label names)
-METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "cashless_noncash_ratio": (
-        "gauge",
-        "Share of payments by count that were non-cash, per segment and rolling window.",
-        ("channel", "segment", "window"),
-    ),
-    "cashless_noncash_value_ratio": (
-        "gauge",
-        "Share of payment value (VND) that was non-cash, per segment and rolling window.",
-        ("channel", "segment", "window"),
-    ),
-    "cashless_district_noncash_ratio": (
-        "gauge",
-        "Share of payments by count that were non-cash, per district over all channels.",
-        ("district", "window"),
-    ),
-    "cashless_city_noncash_ratio": (
-        "gauge",
-        "Share of payments by count that were non-cash, whole city.",
-        ("window",),
-    ),
-    "cashless_epayment_account_holders": (
-        "gauge",
-        "People holding at least one open e-payment account, per district of residence.",
-        ("district",),
-    ),
-    "cashless_epayment_account_ratio": (
-        "gauge",
-        "E-payment account holders as a share of the district's population.",
-        ("district",),
-    ),
-    "cashless_city_epayment_account_ratio": (
-        "gauge",
-        "E-payment account holders as a share of the city's population.",
-        (),
-    ),
-    "cashless_goal_ratio": ("gauge", "The adoption targets.", ("goal",)),
-    "cashless_adoption_trend_per_day": (
-        "gauge",
-        "Least-squares slope of the daily non-cash count share over the last 30 complete days.",
-        ("channel", "segment"),
-    ),
-    "cashless_payments_total": (
-        "counter",
-        "Payment events accepted and applied.",
-        ("channel", "segment", "method"),
-    ),
-    "cashless_payments_amount_vnd_total": (
-        "counter",
-        "Amount of the payment events accepted and applied, in VND.",
-        ("channel", "segment", "method"),
-    ),
-    "cashless_events_rejected_total": (
-        "counter",
-        "Events rejected to the dead-letter topic.",
-        ("reason",),
-    ),
-    "cashless_events_duplicate_total": (
-        "counter",
-        "Payment events dropped as duplicates of an applied (source, event_id).",
-        (),
-    ),
-    "cashless_events_late_total": (
-        "counter",
-        "Payment events dropped as older than the 30-day window.",
-        (),
-    ),
-    "cashless_last_event_timestamp_seconds": (
-        "gauge",
-        "Event time of the newest event per source.",
-        ("source",),
-    ),
-    "cashless_stream_time_seconds": (
-        "gauge",
-        "Stream time: the latest event time of an applied payment event.",
-        (),
-    ),
-}
+__all__ = ["ExportSettings", "MetricsCollector", "current_values"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +46,9 @@ def current_values(
     owned: Iterable[int],
     view: GlobalView,
     exports_city: bool,
-) -> Truth:
+) -> MetricValues:
     """Every series this worker exports now, with its value."""
-    values = Truth()
+    values = MetricValues()
     end = view.end
     stream_time = view.stream_time
     for partition in owned:
@@ -170,7 +83,7 @@ def current_values(
     return values
 
 
-def _city(values: Truth, settings: ExportSettings, view: GlobalView) -> None:
+def _city(values: MetricValues, settings: ExportSettings, view: GlobalView) -> None:
     city = {w: [0, 0] for w in WINDOWS}
     for district, windows in view.district_windows().items():
         for window, (n, noncash) in windows.items():
@@ -208,7 +121,7 @@ def _city(values: Truth, settings: ExportSettings, view: GlobalView) -> None:
 class MetricsCollector(Collector):
     """A Prometheus collector that reads the worker's numbers at each scrape."""
 
-    def __init__(self, values: Callable[[], Truth], registry: CollectorRegistry) -> None:
+    def __init__(self, values: Callable[[], MetricValues], registry: CollectorRegistry) -> None:
         self._values = values
         registry.register(self)
 

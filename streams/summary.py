@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from cashless.truth import MINUTE, WINDOWS, window_end
+from cashless.eventtime import MINUTE, WINDOWS, window_end
 from streams.coverage import AccountLedger
 from streams.ledger import PartitionMeta, PaymentLedger
 

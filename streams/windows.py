@@ -17,7 +17,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from cashless.truth import MINUTE, WINDOWS
+from cashless.eventtime import MINUTE, WINDOWS
 
 __all__ = ["WINDOW_MINUTES", "Detail", "MinuteSeries"]
 

@@ -37,13 +37,14 @@ from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from cashless.deadletter import dead_letter
+from cashless.eventtime import window_end
+from cashless.metrics import MetricValues
 from cashless.privacy import Pseudonymiser, Scrubber
 from cashless.schema import EventDecoder
 from cashless.settings import KafkaSettings, WorkerSettings
 from cashless.storage import check_data_dir
 from cashless.taxonomy import Taxonomy
 from cashless.topics import Topics, ensure_topics
-from cashless.truth import Truth, window_end
 from streams.consumer import Transport
 from streams.coverage import AccountLedger
 from streams.credentials import faust_credentials
@@ -132,7 +133,7 @@ class Worker:
             if partition in owned
         ]
 
-    def values(self) -> Truth:
+    def values(self) -> MetricValues:
         """Every series this worker exports now."""
         owned = self.owned(self.topics.events)
         return current_values(

@@ -33,8 +33,8 @@ from kafka import KafkaConsumer, TopicPartition
 from cashless.schema import PaymentEvent
 from cashless.taxonomy import METHODS, load_taxonomy
 from cashless.topics import Topics
-from cashless.truth import expected_metrics
 from ops.stack import Stack
+from producers.ground_truth import expected_metrics
 from producers.simulator import HANOI
 from tests.conftest import (
     ROOT,
@@ -209,7 +209,7 @@ def test_kafka_restart_while_simulator_and_gateway_send_loses_and_doubles_nothin
         directory: Path, prefix: str, seconds: int, **extra_env: str
     ) -> subprocess.Popen[str]:
         command = [
-            *(sys.executable, "-m", "cashless.cli", "simulate", "--rate", "150/s"),
+            *(sys.executable, "-m", "cli", "simulate", "--rate", "150/s"),
             *("--duration", f"{seconds}s", "--population-scale", "0.0002", "--seed", "5"),
             *("--topic-prefix", prefix, "--truth", str(directory / "run.truth.json")),
             *("--districts-out", str(directory / "run.districts.csv")),

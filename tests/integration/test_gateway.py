@@ -37,10 +37,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cashless.anonymise import Anonymiser
 from cashless.schema import PaymentEvent
 from cashless.topics import Topics
 from ops.stack import Stack
-from producers.anonymise import Anonymiser
 from tests.conftest import ROOT, RunningStack, free_port, stack_settings, wait_for
 from tests.integration.test_replay import (
     assert_nothing_personal,
@@ -75,7 +75,7 @@ def clean_env() -> dict[str, str]:
 
 def cashless(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cashless.cli", *map(str, args)],
+        [sys.executable, "-m", "cli", *map(str, args)],
         cwd=ROOT,
         env=clean_env(),
         capture_output=True,
@@ -138,7 +138,7 @@ def gateway(
     command = [
         sys.executable,
         "-m",
-        "cashless.cli",
+        "cli",
         "gateway",
         "--port",
         str(port),

@@ -25,12 +25,12 @@ import pytest
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
+from cashless.anonymise import Anonymiser
 from cashless.errors import CashlessError
 from cashless.schema import EventDecoder, PaymentEvent
 from cashless.settings import KafkaSettings
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics, ensure_topics
-from producers.anonymise import Anonymiser
 from producers.kafka_sink import KafkaEventSink
 from tests.conftest import ROOT, free_port, wait_for
 from tests.integration.test_gateway import KEY, add_token, clean_env, gateway, payments
@@ -230,7 +230,7 @@ def test_the_worker_consumes_with_the_security_settings_from_the_environment(
     port = free_port()
     log = tmp_path / "worker.log"
     command = [
-        *(sys.executable, "-m", "cashless.cli", "worker", "--topic-prefix", topic_prefix),
+        *(sys.executable, "-m", "cli", "worker", "--topic-prefix", topic_prefix),
         *("--app-id", f"secure-{uuid.uuid4().hex[:6]}", "--state-dir", str(tmp_path / "state")),
         *("--web-port", str(port)),
     ]

@@ -10,7 +10,7 @@ One simulated city (a market stalled below the goal) goes into the real Kafka, o
   seconds, sends CashlessAdoptionStalled for that market to the session's Alertmanager, and
   for no other segment (not for electricity at 99.9%).
 
-The simulator's ground truth (`--truth`, computed by `cashless.truth`, independent of the
+The simulator's ground truth (`--truth`, computed by `producers.ground_truth`, independent of the
 worker) says which segments are below the goal and not rising, so the expected alerts are not
 hard-coded guesses.
 """
@@ -225,7 +225,7 @@ def _tail(path: Path, chars: int = 3000) -> str:
 
 def _simulate(stack: RunningStack, data: Path, prefix: str) -> Scenario:
     command = [
-        *(sys.executable, "-m", "cashless.cli", "simulate", *SIMULATION),
+        *(sys.executable, "-m", "cli", "simulate", *SIMULATION),
         *("--topic-prefix", prefix, "--truth", str(data / "truth.json")),
         *("--districts-out", str(data / "districts.csv"), "--segments-file"),
         str(data / "segments.csv"),
@@ -275,7 +275,7 @@ def scenario(
 
     log = data / "worker.log"
     command = [
-        *(sys.executable, "-m", "cashless.cli", "worker", "--topic-prefix", prefix),
+        *(sys.executable, "-m", "cli", "worker", "--topic-prefix", prefix),
         *("--app-id", f"promql-{uuid.uuid4().hex[:6]}", "--state-dir", str(data / "state")),
         *("--web-port", str(running_stack.target_port)),
     ]

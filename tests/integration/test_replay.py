@@ -24,10 +24,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from cashless.anonymise import Anonymiser
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
-from producers.anonymise import Anonymiser
 from tests.conftest import ROOT, RunningStack, wait_for
 from tests.replay_data import account_record, citizen_id, payment_record, phone_number
 
@@ -48,7 +48,7 @@ def replay(
     command = [
         sys.executable,
         "-m",
-        "cashless.cli",
+        "cli",
         "replay",
         "--bootstrap-servers",
         stack.bootstrap,
@@ -334,7 +334,7 @@ def test_sigterm_flushes_what_was_read(running_stack: RunningStack, tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "cashless.cli",
+            "cli",
             "replay",
             "--bootstrap-servers",
             running_stack.bootstrap,

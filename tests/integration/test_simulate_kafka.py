@@ -45,7 +45,7 @@ RUN = [
 
 
 def simulate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "cashless.cli", *RUN, *args]
+    command = [sys.executable, "-m", "cli", *RUN, *args]
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
     )
@@ -163,7 +163,7 @@ def test_live_run_into_kafka_stamps_the_present(running_stack: RunningStack) -> 
         "CASHLESS_TOPIC_PREFIX": prefix,
     }
     before = time.time()
-    command = [sys.executable, "-m", "cashless.cli", "simulate", "--rate", "400/s"]
+    command = [sys.executable, "-m", "cli", "simulate", "--rate", "400/s"]
     result = subprocess.run(
         [*command, "--duration", "2s", "--population-scale", "0.0002"],
         cwd=ROOT,

@@ -63,7 +63,7 @@ def make_dataset(stack: RunningStack, directory: Path, days: int, per_day: int) 
     directory.mkdir(parents=True, exist_ok=True)
     for extra in (["--out", str(directory / "run.jsonl")], ["--topic-prefix", prefix]):
         result = subprocess.run(
-            [sys.executable, "-m", "cashless.cli", "simulate", *args, *extra],
+            [sys.executable, "-m", "cli", "simulate", *args, *extra],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -105,7 +105,7 @@ class WorkerProcess:
         command = [
             sys.executable,
             "-m",
-            "cashless.cli",
+            "cli",
             "worker",
             *("--topic-prefix", dataset.prefix, "--app-id", app_id),
             *("--web-port", str(self.port), "--state-dir", str(state)),

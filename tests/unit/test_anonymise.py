@@ -6,15 +6,15 @@ import logging
 
 import pytest
 
-from cashless.errors import ConfigError
-from cashless.privacy import is_pseudonym
-from cashless.settings import settings_from
-from producers.anonymise import (
+from cashless.anonymise import (
     Anonymiser,
     AnonymiserSettings,
     ephemeral_key,
     pseudonym_key,
 )
+from cashless.errors import ConfigError
+from cashless.privacy import is_pseudonym
+from cashless.settings import settings_from
 
 SECRET = "s3cret-key-for-unit-tests"
 

@@ -25,7 +25,8 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from cashless.cli import cli
+from cashless.metrics import METRICS
+from cli.main import cli
 from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
 from dashboards.boards import all_boards
 from dashboards.boards.segments import WINDOWS
@@ -49,7 +50,6 @@ from dashboards.render import (
     differences,
     rendered_files,
 )
-from streams.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas" / "grafana"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cashless.cli import cli
+from cli.main import cli
 from producers.gateway_tokens import (
     TOKEN_PREFIX,
     TokenError,

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
-from cashless.cli import cli
+from cli.main import cli
 from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
 from dashboards.errors import PublishError
 from dashboards.panels import DATASOURCE_UID

@@ -13,11 +13,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from cashless.anonymise import Anonymiser
 from cashless.deadletter import DeadLetter
 from cashless.errors import ConfigError
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
-from producers.anonymise import Anonymiser
 from producers.replay import (
     Replayer,
     ReplaySummary,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cashless.truth import WINDOWS
-from streams.metrics import METRICS
+from cashless.eventtime import WINDOWS
+from cashless.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "ops" / "prometheus" / "rules"

@@ -10,8 +10,8 @@ import pytest
 from cashless.errors import CashlessError
 from cashless.schema import PaymentEvent
 from cashless.topics import Topics
+from cli.simulate import _KafkaOutput
 from producers.kafka_sink import SinkStats
-from producers.simulate_command import _KafkaOutput
 from producers.simulator import Emission
 
 

@@ -20,12 +20,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cashless.cli import cli
 from cashless.errors import ConfigError
+from cashless.eventtime import least_squares_slope, local_day
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
 from cashless.taxonomy import NONCASH_METHODS, Taxonomy, load_taxonomy
-from cashless.truth import expected_metrics, least_squares_slope, local_day
-from producers.simulate_command import TokenBucket, parse_duration, parse_rate
+from cli.main import cli
+from cli.simulate import TokenBucket, parse_duration, parse_rate
+from producers.ground_truth import expected_metrics
 from producers.simulator import (
     DAY,
     HANOI,
@@ -438,9 +439,9 @@ def test_rates_and_durations_parse() -> None:
     assert parse_duration("10m") == 600.0
     assert parse_duration("2h") == 7200.0
     for bad in ("fast", "0/s", "-1"):
-        with pytest.raises(ValueError, match="rate"):
+        with pytest.raises(ConfigError, match="rate"):
             parse_rate(bad)
-    with pytest.raises(ValueError, match="duration"):
+    with pytest.raises(ConfigError, match="duration"):
         parse_duration("soon")
 
 
@@ -455,7 +456,7 @@ def test_live_command_is_paced(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_live_mode_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "live.jsonl"
-    command = [sys.executable, "-m", "cashless.cli", "simulate", "--rate", "500/s"]
+    command = [sys.executable, "-m", "cli", "simulate", "--rate", "500/s"]
     env = {**os.environ, "CASHLESS_PSEUDONYM_KEY": "k" * 32}
     process = subprocess.Popen(
         [*command, "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streams.ledger
+from cashless.eventtime import MINUTE, local_day
 from cashless.schema import AccountEvent, PaymentEvent, encode, encode_batch
-from cashless.truth import MINUTE, local_day
 from streams.ledger import SEEN_ROWS_PER_KEY, PaymentLedger
 from tests.unit.streams.test_pipeline_logic import (
     DECODER,

@@ -1,7 +1,8 @@
 """The worker's logic (ledgers, summaries, metric values) against the contract's oracle.
 
 No broker: records are fed to the ledgers in arrival order, as the agents would, and the values
-the worker would export are compared with `cashless.truth.expected_metrics` to 1e-9. A crash is
+the worker would export are compared with `producers.ground_truth.expected_metrics` to 1e-9.
+A crash is
 simulated by keeping only part of the changelog and replaying from an earlier committed offset.
 """
 
@@ -17,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cashless.metrics import MetricValues
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
 from cashless.taxonomy import load_taxonomy
-from cashless.truth import Truth, expected_metrics
+from producers.ground_truth import expected_metrics
 from streams.coverage import AccountLedger
 from streams.ledger import BatchOutcome, PaymentLedger
 from streams.metrics import ExportSettings, current_values
@@ -107,13 +109,13 @@ class Worker:
         for p in list(self.accounts.partitions):
             self.view.update(summarise_accounts(self.accounts, p))
 
-    def values(self) -> Truth:
+    def values(self) -> MetricValues:
         return current_values(
             ExportSettings(TAXONOMY), self.payments, self.payments.partitions, self.view, True
         )
 
 
-def assert_same(actual: Truth, expected: Truth) -> None:
+def assert_same(actual: MetricValues, expected: MetricValues) -> None:
     missing = set(expected.values) - set(actual.values)
     extra = set(actual.values) - set(expected.values)
     assert not missing, f"missing series: {sorted(missing)[:5]}"
@@ -221,7 +223,9 @@ def run(records: list[tuple[str, int, bytes]], worker: Worker, batch_size: int) 
     return worker
 
 
-def truth_of(payments: list[PaymentEvent], accounts: list[AccountEvent], bad: list[bytes]) -> Truth:
+def truth_of(
+    payments: list[PaymentEvent], accounts: list[AccountEvent], bad: list[bytes]
+) -> MetricValues:
     rejected: Counter[str] = Counter()
     for value in bad:
         rejected.update(r.reason for r in DECODER.decode_payments(value).rejections)

@@ -8,14 +8,9 @@ from typing import Any
 
 import click
 
-from cashless.errors import CashlessError
+from cli.common import friendly_errors
 
 __all__ = ["dashboards_group"]
-
-
-def _fail_cleanly(error: CashlessError) -> None:
-    click.secho(f"error: {error}", fg="red", err=True)
-    sys.exit(1)
 
 
 @click.group("dashboards")
@@ -76,6 +71,7 @@ def build_command(out: Path | None, check: bool) -> None:
     type=float,
     help="Seconds to wait for each Grafana request [CASHLESS_GRAFANA_TIMEOUT_SECONDS; 10].",
 )
+@friendly_errors
 def push_command(
     url: str | None, token: str | None, prometheus_url: str | None, timeout: float | None
 ) -> None:
@@ -95,13 +91,9 @@ def push_command(
         "prometheus_url": prometheus_url,
         "grafana_timeout_seconds": timeout,
     }
-    try:
-        settings = settings_from(GrafanaSettings, **flags)
-        publisher = Publisher(settings, say=lambda message: click.echo(message, err=True))
-        changes = publisher.push(dashboard_documents(), alert_rules())
-    except CashlessError as error:
-        _fail_cleanly(error)
-        return
+    settings = settings_from(GrafanaSettings, **flags)
+    publisher = Publisher(settings, say=lambda message: click.echo(message, err=True))
+    changes = publisher.push(dashboard_documents(), alert_rules())
     counts: dict[str, int] = {}
     for change in changes:
         counts[change.action] = counts.get(change.action, 0) + 1

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
+from cashless.anonymise import AnonymiserSettings, pseudonym_key
 from cashless.errors import CashlessError
 from cashless.settings import KafkaSettings, TaxonomySettings, WorkerSettings, settings_from
-from producers.anonymise import AnonymiserSettings, pseudonym_key
+from cli.common import friendly_errors, kafka_options
 
 __all__ = ["worker_command"]
 
@@ -18,8 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 @click.command("worker")
-@click.option("--bootstrap-servers", help="Kafka [CASHLESS_BOOTSTRAP_SERVERS; 127.0.0.1:9092].")
-@click.option("--topic-prefix", help="Prefix of the topic names [CASHLESS_TOPIC_PREFIX].")
+@kafka_options
 @click.option("--app-id", help="Consumer group and changelog names [CASHLESS_APP_ID; cashless].")
 @click.option("--web-port", type=int, help="Port of /metrics [CASHLESS_WEB_PORT; 6066].")
 @click.option("--web-host", help="Address of /metrics [CASHLESS_WEB_HOST; 127.0.0.1].")
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
     "changelogs, safe to delete [CASHLESS_STATE_DIR; .cashless/worker].",
 )
 @click.option("--min-cell", type=int, help="Smallest cell exported [CASHLESS_MIN_CELL; 10].")
+@friendly_errors
 def worker_command(**flags: Any) -> None:
     """Consume payment and account events and serve the metrics at /metrics.
 
@@ -55,7 +56,5 @@ def worker_command(**flags: Any) -> None:
     )
     try:
         worker.run()
-    except CashlessError as exc:
-        raise click.ClickException(str(exc)) from None
     except OSError as exc:
-        raise click.ClickException(f"worker could not start: {exc}") from None
+        raise CashlessError(f"worker could not start: {exc}") from None

@@ -23,78 +23,23 @@ The readings of contract 2 that it fixes (also stated in the README):
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 
+from cashless.eventtime import (
+    HORIZON,
+    TREND_DAYS,
+    WINDOWS,
+    least_squares_slope,
+    local_day,
+    window_end,
+)
+from cashless.metrics import MetricValues, cap_sources
 from cashless.schema import AccountEvent, PaymentEvent
 from cashless.taxonomy import NONCASH_METHODS, Taxonomy
 
-__all__ = [
-    "DAY_OFFSET_SECONDS",
-    "MINUTE",
-    "TREND_DAYS",
-    "WINDOWS",
-    "Series",
-    "Truth",
-    "cap_sources",
-    "expected_metrics",
-    "least_squares_slope",
-    "window_end",
-]
-
-MINUTE = 60
-DAY = 86_400
-DAY_OFFSET_SECONDS = 7 * 3600
-WINDOWS: Mapping[str, int] = {"1h": 3600, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
-HORIZON = WINDOWS["30d"]
-TREND_DAYS = 30
-
-Series = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def window_end(stream_time: float) -> int:
-    """`e`: the end of the minute containing stream time."""
-    return (math.floor(stream_time) // MINUTE + 1) * MINUTE
-
-
-def local_day(timestamp: float) -> int:
-    """The index of the Hanoi-local (UTC+7) day containing `timestamp`."""
-    return (math.floor(timestamp) + DAY_OFFSET_SECONDS) // DAY
-
-
-def least_squares_slope(points: Iterable[tuple[float, float]]) -> float | None:
-    """The least-squares slope of y over x, or None with fewer than two distinct x."""
-    pts = list(points)
-    if len({x for x, _ in pts}) < 2:
-        return None
-    n = len(pts)
-    mean_x = sum(x for x, _ in pts) / n
-    mean_y = sum(y for _, y in pts) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in pts)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in pts)
-    return sxy / sxx
-
-
-def _series(name: str, **labels: str) -> Series:
-    return name, tuple(sorted(labels.items()))
-
-
-@dataclass
-class Truth:
-    """What a worker that saw these events must export, metric by metric."""
-
-    values: dict[Series, float] = field(default_factory=dict)
-
-    def get(self, name: str, **labels: str) -> float | None:
-        """The expected value of one series, or None when it must be absent."""
-        return self.values.get(_series(name, **labels))
-
-    def set(self, name: str, value: float, **labels: str) -> None:
-        """Record the expected value of one series."""
-        self.values[_series(name, **labels)] = value
+__all__ = ["expected_metrics"]
 
 
 def expected_metrics(
@@ -105,9 +50,9 @@ def expected_metrics(
     min_cell: int = 10,
     rejected: Mapping[str, int] | None = None,
     max_sources: int = 200,
-) -> Truth:
+) -> MetricValues:
     """Every metric of contract 2 for events that arrived in the given order."""
-    truth = Truth()
+    truth = MetricValues()
     applied: list[PaymentEvent] = []
     first_applied: dict[tuple[str, str], float] = {}
     stream_time: float | None = None
@@ -153,17 +98,7 @@ def expected_metrics(
     return truth
 
 
-def cap_sources(newest: Mapping[str, float], max_sources: int) -> dict[str, float]:
-    """Newest event time per source label: the first `max_sources` sources by name keep their
-    own label, the rest share `other` (so label cardinality stays bounded)."""
-    capped: dict[str, float] = {}
-    for rank, source in enumerate(sorted(newest)):
-        label = source if rank < max_sources else "other"
-        capped[label] = max(capped.get(label, newest[source]), newest[source])
-    return capped
-
-
-def _totals(truth: Truth, applied: list[PaymentEvent]) -> None:
+def _totals(truth: MetricValues, applied: list[PaymentEvent]) -> None:
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
     amounts: dict[tuple[str, str, str], int] = defaultdict(int)
     for e in applied:
@@ -175,7 +110,7 @@ def _totals(truth: Truth, applied: list[PaymentEvent]) -> None:
         truth.set("cashless_payments_amount_vnd_total", amounts[channel, segment, method], **labels)
 
 
-def _windows(truth: Truth, applied: list[PaymentEvent], end: int, min_cell: int) -> None:
+def _windows(truth: MetricValues, applied: list[PaymentEvent], end: int, min_cell: int) -> None:
     for window, length in WINDOWS.items():
         inside = [e for e in applied if end - length <= e.occurred_at.timestamp() < end]
         segments: dict[tuple[str, str], list[PaymentEvent]] = defaultdict(list)
@@ -205,7 +140,9 @@ def _count_share(cell: list[PaymentEvent]) -> float:
     return sum(1 for e in cell if e.method in NONCASH_METHODS) / len(cell)
 
 
-def _trends(truth: Truth, applied: list[PaymentEvent], stream_time: float, min_cell: int) -> None:
+def _trends(
+    truth: MetricValues, applied: list[PaymentEvent], stream_time: float, min_cell: int
+) -> None:
     today = local_day(stream_time)
     first = today - TREND_DAYS
     daily: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
@@ -225,7 +162,7 @@ def _trends(truth: Truth, applied: list[PaymentEvent], stream_time: float, min_c
 
 
 def _coverage(
-    truth: Truth, accounts: list[AccountEvent], taxonomy: Taxonomy, min_cell: int
+    truth: MetricValues, accounts: list[AccountEvent], taxonomy: Taxonomy, min_cell: int
 ) -> None:
     def rank(a: AccountEvent) -> tuple[datetime, bool, str]:
         return a.occurred_at, a.type == "closed", a.event_id

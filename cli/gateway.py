@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from cashless.errors import CashlessError
+from cashless.anonymise import Anonymiser, AnonymiserSettings
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cashless.topics import Topics
-from producers.anonymise import Anonymiser, AnonymiserSettings
+from cli.common import friendly_errors, kafka_options
 from producers.gateway import (
     Gateway,
     GatewayError,
@@ -42,18 +40,6 @@ __all__ = ["gateway"]
 logger = logging.getLogger("producers.gateway")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _friendly_errors(func: _F) -> _F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CashlessError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _tokens_file_option(func: _F) -> _F:
@@ -103,11 +89,7 @@ def _serve_options(func: _F) -> _F:
             type=click.Path(path_type=Path, dir_okay=False, exists=True),
             help="PEM private key of --tls-cert [CASHLESS_GATEWAY_TLS_KEY].",
         ),
-        click.option(
-            "--bootstrap-servers",
-            help="Kafka bootstrap servers [env CASHLESS_BOOTSTRAP_SERVERS; 127.0.0.1:9092].",
-        ),
-        click.option("--topic-prefix", help="Prefix of the topic names [CASHLESS_TOPIC_PREFIX]."),
+        kafka_options,
         click.option(
             "--send-timeout",
             type=float,
@@ -129,7 +111,7 @@ def _serve_options(func: _F) -> _F:
 @click.group("gateway", invoke_without_command=True)
 @_serve_options
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def gateway(ctx: click.Context, /, **flags: Any) -> None:
     """Run the HTTP gateway utilities push events to (the default), or manage its tokens.
 
@@ -143,7 +125,7 @@ def gateway(ctx: click.Context, /, **flags: Any) -> None:
 
 @gateway.command("serve")
 @_serve_options
-@_friendly_errors
+@friendly_errors
 def serve(**flags: Any) -> None:
     """Run the HTTP gateway until Ctrl-C or SIGTERM (what `cashless gateway` does)."""
     _serve(**flags)
@@ -239,7 +221,7 @@ def token() -> None:
     "Without it the token is valid until revoked.",
 )
 @_tokens_file_option
-@_friendly_errors
+@friendly_errors
 def token_add(source: str, expires_in: str | None, tokens_file: Path | None) -> None:
     """Issue a new token for SOURCE and print it once; only its hash is kept."""
     store = _store(tokens_file)
@@ -258,7 +240,7 @@ def token_add(source: str, expires_in: str | None, tokens_file: Path | None) -> 
 @click.argument("source", required=False)
 @click.option("--id", "token_id", help="Revoke only the token with this id (see `token list`).")
 @_tokens_file_option
-@_friendly_errors
+@friendly_errors
 def token_revoke(source: str | None, token_id: str | None, tokens_file: Path | None) -> None:
     """Revoke every token of SOURCE, or one token by --id; a running gateway stops accepting it
     at its next request."""
@@ -273,7 +255,7 @@ def token_revoke(source: str | None, token_id: str | None, tokens_file: Path | N
 
 @token.command("list")
 @_tokens_file_option
-@_friendly_errors
+@friendly_errors
 def token_list(tokens_file: Path | None) -> None:
     """List the tokens: source, id, creation and expiry time (never the token)."""
     store = _store(tokens_file)

@@ -17,17 +17,51 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+import click
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from cashless.errors import CashlessError
-from cashless.settings import StackSettings
+from cashless.settings import StackSettings, settings_from
+from cli.common import friendly_errors, stack_options
 from ops.stack import Stack
 
-__all__ = ["run_demo"]
+__all__ = ["demo", "run_demo"]
 
-_CASHLESS = [sys.executable, "-m", "cashless.cli"]
+_CASHLESS = [sys.executable, "-m", "cli"]
+
+
+@click.command()
+@stack_options
+@click.option("--rate", default="200/s", show_default=True, help="Live payment events per second.")
+@click.option(
+    "--history-days",
+    type=click.IntRange(1, 365),
+    default=30,
+    show_default=True,
+    help="Days of simulated history loaded first, so every window and trend has data.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    help="Stop after this many seconds [default: until Ctrl-C].",
+)
+@click.option("--worker-port", type=int, default=6066, show_default=True, help="Worker /metrics.")
+@friendly_errors
+def demo(
+    rate: str, history_days: int, duration: float | None, worker_port: int, **flags: Any
+) -> None:
+    """Everything in one command: stack, simulated history, a worker and a live simulator."""
+    run_demo(
+        settings_from(StackSettings, **flags),
+        rate=rate,
+        history_days=history_days,
+        duration=duration,
+        worker_port=worker_port,
+        say=lambda message: click.echo(message, err=True),
+    )
 
 
 def run_demo(

@@ -32,10 +32,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cashless.anonymise import AnonymiserSettings, pseudonym_key
 from cashless.errors import CashlessError, ConfigError
 from cashless.schema import AccountEvent, PaymentEvent, encode
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
-from producers.anonymise import AnonymiserSettings, pseudonym_key
+from cli.common import friendly_errors, kafka_options
 from producers.simulator import (
     HANOI,
     BadRecord,
@@ -97,7 +98,7 @@ def parse_rate(text: str) -> float:
     """Events per second from `200`, `200/s`, `12000/m` or `36000/h`."""
     match = _RATE.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"rate {text!r} is not like 200/s, 12000/m or 36000/h")
+        raise ConfigError(f"rate {text!r} is not like 200/s, 12000/m or 36000/h")
     return float(match.group(1)) / _PER_SECOND[match.group(2)]
 
 
@@ -105,7 +106,7 @@ def parse_duration(text: str) -> float:
     """Seconds from `90`, `90s`, `10m`, `2h` or `1d`."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"duration {text!r} is not like 90s, 10m, 2h or 1d")
+        raise ConfigError(f"duration {text!r} is not like 90s, 10m, 2h or 1d")
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
@@ -343,11 +344,7 @@ class _StopSignal:
     envvar="CASHLESS_MIN_CELL",
     help="Smallest exported cell, for the ground truth (env CASHLESS_MIN_CELL).",
 )
-@click.option(
-    "--bootstrap-servers",
-    help="Kafka bootstrap servers [env CASHLESS_BOOTSTRAP_SERVERS; default 127.0.0.1:9092].",
-)
-@click.option("--topic-prefix", help="Prefix of the topic names [env CASHLESS_TOPIC_PREFIX].")
+@kafka_options
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1, max=100_000),
@@ -363,18 +360,14 @@ class _StopSignal:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Segment table [env CASHLESS_SEGMENTS_FILE; default the packaged Hanoi list].",
 )
+@friendly_errors
 def simulate(**options: Any) -> None:
     """Generate a synthetic Hanoi's payment and account events, calibrated to its 2023 figures.
 
     Byte-identical output for the same seed, options, --end and CASHLESS_PSEUDONYM_KEY (without
     a key an ephemeral one is made, and the pseudonyms differ from run to run).
     """
-    try:
-        _run(**options)
-    except CashlessError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    _run(**options)
 
 
 def _run(**o: Any) -> None:
