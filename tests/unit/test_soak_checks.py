@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.soak import SST_PER_DATABASE, Sample, flat_checks
+from bench.soak.checks import SST_PER_DATABASE, flat_checks
+from bench.soak.sampling import Sample
 
 
 def life(fds: list[int], sst: list[int], rss: float = 150.0) -> list[Sample]:
