@@ -57,7 +57,7 @@ $(BENCH_VENV)/.installed: pyproject.toml $(VENV)/.installed
 	touch $@
 
 bench: install $(BENCH_VENV)/.installed
-	$(BIN)/python bench/pipeline.py --peer-python $(BENCH_VENV)/bin/python $(if $(BENCH_QUICK),--quick)
+	$(BIN)/python -m bench.pipeline --peer-python $(BENCH_VENV)/bin/python $(if $(BENCH_QUICK),--quick)
 
 # Long fuzz runs, not part of `make test` (about 15 minutes): the parser properties with
 # FUZZ_EXAMPLES examples each, atheris on the decoder (skipped, said so, if it does not install),

@@ -1,4 +1,4 @@
-"""What every contender process of `bench/pipeline.py` reports, and how it measures itself.
+"""What every contender process of `make bench` reports, and how it measures itself.
 
 A contender reads the benchmark topic from the beginning under a new consumer group and, when it
 has seen every event (or its time cap has passed), writes one JSON object to its result file and

@@ -9,8 +9,8 @@ Quix's RocksDB store with its changelog topics, checkpointed every 5 s (its defa
 Quix Streams caps pydantic below the project's version, so `make bench` runs this file with the
 Python of a separate virtualenv (`.venv/bench-peer`, the project's `bench` extra).
 
-    python bench/quix_peer.py --bootstrap HOST:PORT --topic-prefix P --group G --state-dir DIR \\
-        --expect N --cap SECONDS --result FILE
+    python -m bench.contenders.quix_peer --bootstrap HOST:PORT --topic-prefix P --group G \\
+        --state-dir DIR --expect N --cap SECONDS --result FILE
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from _contender import Tally, taxonomy_decoder
 from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Sum
 
+from bench.contenders.options import contender_parser
+from bench.contenders.tally import Tally, taxonomy_decoder
 from cashless.topics import Topics
 
 
@@ -81,16 +82,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic-prefix", required=True)
+    parser = contender_parser(__doc__)
     parser.add_argument("--group", required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--window-minutes", type=int, default=60)
-    parser.add_argument("--step-minutes", type=int, default=1)
-    parser.add_argument("--expect", type=int, required=True, help="events in the topic")
-    parser.add_argument("--cap", type=float, default=0, help="stop after this many seconds")
-    parser.add_argument("--result", type=Path, required=True)
     run(parser.parse_args())
 
 

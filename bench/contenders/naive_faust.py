@@ -7,8 +7,8 @@ table, each one a table write and a changelog record. Event time comes from the 
 defaults otherwise. Kept in bench/ only, as the thing the worker has to beat; it has no dedup,
 no late-event rule and no metrics.
 
-    python bench/naive_faust.py --bootstrap HOST:PORT --topic-prefix P --app-id A --datadir DIR \\
-        --expect N --cap SECONDS --result FILE
+    python -m bench.contenders.naive_faust --bootstrap HOST:PORT --topic-prefix P --app-id A \\
+        --datadir DIR --expect N --cap SECONDS --result FILE
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from _contender import Tally, taxonomy_decoder
-
+from bench.contenders.options import contender_parser
+from bench.contenders.tally import Tally, taxonomy_decoder
 from cashless.topics import Topics, ensure_topics
 
 with warnings.catch_warnings():
@@ -79,17 +79,9 @@ def build(args: argparse.Namespace) -> faust.App:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic-prefix", required=True)
+    parser = contender_parser(__doc__)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--datadir", type=Path, required=True)
-    parser.add_argument("--partitions", type=int, default=12)
-    parser.add_argument("--window-minutes", type=int, default=60)
-    parser.add_argument("--step-minutes", type=int, default=1)
-    parser.add_argument("--expect", type=int, required=True, help="events in the topic")
-    parser.add_argument("--cap", type=float, default=0, help="stop after this many seconds")
-    parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args()
     # Faust creates changelogs itself, but pre-created ones avoid its race with stale metadata.
     changelogs = {

@@ -5,7 +5,8 @@ these records here. It joins a new consumer group, reads the topic from the earl
 the end offsets it finds once its partitions are assigned, and counts events per segment and
 non-cash events per segment.
 
-    python bench/ceiling.py --bootstrap HOST:PORT --topic-prefix P --group G --result FILE
+    python -m bench.contenders.ceiling --bootstrap HOST:PORT --topic-prefix P --group G \\
+        --result FILE
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import defaultdict
-from pathlib import Path
 
-from _contender import Tally, taxonomy_decoder
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.contenders.options import contender_parser
+from bench.contenders.tally import Tally, taxonomy_decoder
 from cashless.topics import Topics
 
 
@@ -59,12 +60,8 @@ async def consume(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic-prefix", required=True)
+    parser = contender_parser(__doc__, windowed=False)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--partitions", type=int, default=12)
-    parser.add_argument("--result", type=Path, required=True)
     asyncio.run(consume(parser.parse_args()))
 
 

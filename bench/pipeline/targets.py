@@ -1,0 +1,41 @@
+"""The measured figures against the project's performance targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["targets"]
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The measured figures against the performance targets (medians; None = not measured)."""
+
+    def median(*path: str) -> float | None:
+        node: Any = results
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node.get("median") if isinstance(node, dict) else None
+
+    ratios = results.get("ratios", {})
+    latency = results.get("latency") or {}
+    rows = [
+        ("one worker ≥ 50,000 events/s", median("throughput", "ours", "events_per_s"), 50_000),
+        ("ours ≥ 0.2 × the ceiling", ratios.get("ours/ceiling"), 0.2),
+        ("ours ≥ 10 × the naive Faust baseline", ratios.get("ours/naive"), 10),
+        ("ours ahead of the Quix Streams peer", ratios.get("ours/peer"), 1),
+        (
+            f"p99 produce → /metrics ≤ 1,000 ms at {latency.get('rate', 0):,} events/s",
+            median("latency", "p99_ms"),
+            -1000,  # at most
+        ),
+        ("replay ≥ 50,000 events/s", median("replay", "events_per_s"), 50_000),
+        ("gateway ≥ 20,000 events/s in batches of 500", median("gateway", "events_per_s"), 20_000),
+    ]
+    return [
+        {
+            "target": name,
+            "measured": value,
+            "met": None if value is None else (value <= -bound if bound < 0 else value >= bound),
+        }
+        for name, value, bound in rows
+    ]
