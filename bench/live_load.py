@@ -21,12 +21,11 @@ from pathlib import Path
 
 from cashless.schema import PaymentEvent
 from cashless.settings import KafkaSettings
-from cashless.taxonomy import load_taxonomy
+from cashless.taxonomy import METHODS, load_taxonomy
 from producers.kafka_sink import KafkaEventSink
 from producers.simulator import source_of
 
 HANOI = timezone(timedelta(hours=7))
-METHODS = ("cash", "card", "bank_transfer", "qr", "e_wallet", "direct_debit", "mobile_money")
 TICK = 0.1
 
 
