@@ -30,13 +30,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.accounts_load import main as write_accounts
-from bench.harness.local_stack import stack_settings
+from bench.harness.local_stack import KEY, stack_settings
 from bench.harness.paths import ROOT
 from bench.harness.processes import free_port
 from bench.ledger_memory import write_inputs
 from ops.stack import Stack
-
-KEY = "bench-pseudonym-key-0123456789abcdef"
 
 
 def counted(port: int, name: str) -> float | None:

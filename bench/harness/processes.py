@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bench.harness.paths import ROOT
 
-__all__ = ["Proc", "Processes", "free_port", "wait_until"]
+__all__ = ["Proc", "Processes", "free_port", "interrupt_on_sigterm", "wait_until"]
 
 
 def free_port() -> int:
@@ -97,3 +98,12 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM raise KeyboardInterrupt, so that a run stops all it started, as on Ctrl-C."""
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)

@@ -8,17 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import sys
 import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench import pipeline as package
 from bench.harness.paths import ROOT
+from bench.harness.processes import interrupt_on_sigterm
 from bench.harness.progress import say
 from bench.pipeline.context import Bench
 from bench.pipeline.machine import git_state, machine, peer_version
@@ -69,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(plan, work, args.peer_python, only)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    interrupt_on_sigterm()
     try:
         run(bench)
     except KeyboardInterrupt:

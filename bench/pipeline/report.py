@@ -40,7 +40,7 @@ def markdown(results: dict[str, Any]) -> str:
         + " (`/proc/cpuinfo`); memory "
         f"{m['memory_gib']} GiB (`/proc/meminfo`); Linux {m['kernel']}",
         f"- Python {m['python']}; Kafka {m['kafka']} (the local single-node KRaft broker of "
-        f"`ops/stack.py`, on the same machine); faust-streaming {m['faust_streaming']}, "
+        f"`ops/stack/`, on the same machine); faust-streaming {m['faust_streaming']}, "
         f"aiokafka {m['aiokafka']}, kafka-python {m['kafka_python']}, "
         f"quixstreams {m.get('quixstreams')}",
         "- The machine is shared with other jobs, so figures move between runs; compare "

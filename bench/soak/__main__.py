@@ -9,15 +9,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from bench import soak as package
 from bench.harness.paths import ROOT
+from bench.harness.processes import interrupt_on_sigterm
 from bench.harness.progress import say
 from bench.soak.run import Soak
 from bench.soak.summary import OUT, write
@@ -43,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cashless-soak-"))
     soak = Soak(args.minutes, args.rate, work)
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    interrupt_on_sigterm()
     error: str | None = None
     try:
         soak.run()
