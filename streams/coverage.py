@@ -21,6 +21,7 @@ import msgspec
 
 from cashless.schema import EventDecoder
 from streams.ledger import BatchOutcome, PartitionMeta
+from streams.poison import Excluded, split_excluded
 
 __all__ = ["AccountLedger", "AccountState", "Load"]
 
@@ -71,8 +72,14 @@ class AccountLedger:
         """Covered persons per district among this partition's holders."""
         return self._partition(partition).holders
 
-    def process(self, partition: int, records: Sequence[tuple[int, bytes]]) -> BatchOutcome:
-        """Apply the `(offset, value)` records of one partition, in offset order."""
+    def process(
+        self,
+        partition: int,
+        records: Sequence[tuple[int, bytes]],
+        excluded: Excluded | None = None,
+    ) -> BatchOutcome:
+        """Apply the `(offset, value)` records of one partition, in offset order; the events
+        (or records) in `excluded` are rejected as `processing_error` (`streams.poison`)."""
         state = self._partition(partition)
         meta = state.meta
         outcome = BatchOutcome()
@@ -82,12 +89,14 @@ class AccountLedger:
         dirty: set[str] = set()
         for offset, value in records:
             fresh = offset > meta.last_offset
-            result = self._decoder.decode_accounts(value)
-            for rejection in result.rejections:
-                outcome.rejections.append((offset, rejection, value))
+            events, rejections = split_excluded(
+                offset, value, self._decoder.decode_accounts, excluded or {}
+            )
+            for rejection, raw in rejections:
+                outcome.rejections.append((offset, rejection, raw))
                 if fresh:
                     meta.rejected[rejection.reason] = meta.rejected.get(rejection.reason, 0) + 1
-            for event in result.events:
+            for _, event in events:
                 t = event.occurred_at.timestamp()
                 if fresh:
                     meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
