@@ -31,7 +31,7 @@ from cashless.schema import DecodeResult
 from streams.dead_letters import DeadLetters
 from streams.ledger import BatchOutcome
 from streams.local_store import LocalStore
-from streams.poison import Excluded, PoisonNotFound, Records, find_poison
+from streams.poison import Excluded, PoisonNotFound, Records, process_setting_poison_aside
 
 __all__ = ["BatchApplier", "Ledger", "Process", "by_partition", "run_whole_batch"]
 
@@ -138,38 +138,13 @@ class BatchApplier:
     # -- processing, with a retry and the poisoned events set aside -----------------------------
 
     def _outcome(self, partition: int, records: Records) -> BatchOutcome:
-        process = self._processor(partition)
-        where = f"{self.topic}[{partition}] offsets {records[0][0]}-{records[-1][0]}"
-        for attempt in ("retrying it once", "looking for the events it fails on"):
-            try:
-                return process(records, {})
-            except Exception:
-                logger.exception("processing %s failed; %s", where, attempt)
-            self._reload(partition)
-        excluded = find_poison(
-            lambda some, out: not self._trial(partition, process, some, out),
+        return process_setting_poison_aside(
+            self._processor(partition),
             records,
+            lambda: self._reload(partition),
             self._events_in,
+            f"{self.topic}[{partition}] offsets {records[0][0]}-{records[-1][0]}",
         )
-        for offset, events in sorted(excluded.items()):
-            logger.error(
-                "processing_error: %s[%d] offset %d, %s: to the dead-letter topic",
-                self.topic,
-                partition,
-                offset,
-                "the whole record" if events is None else f"events {sorted(events)}",
-            )
-        return process(records, excluded)
-
-    def _trial(self, partition: int, process: Process, records: Records, out: Excluded) -> bool:
-        """Whether processing passes; the ledger is reloaded after, as if it never ran."""
-        try:
-            process(records, out)
-            return True
-        except Exception:
-            return False
-        finally:
-            self._reload(partition)
 
     def _events_in(self, value: bytes) -> int | None:
         try:

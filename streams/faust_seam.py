@@ -194,9 +194,11 @@ def _has(owner: Any, name: str) -> Callable[[], bool]:
     return lambda: hasattr(owner, name)
 
 
-def _calls(function: Any, *names: str) -> Callable[[], bool]:
+def _calls(owner: Any, method: str, *names: str) -> Callable[[], bool]:
+    """Whether `owner.method`'s source names all of `names` (looked up when checked)."""
+
     def check() -> bool:
-        source = inspect.getsource(function)
+        source = inspect.getsource(getattr(owner, method))
         return all(name in source for name in names)
 
     return check
@@ -206,8 +208,11 @@ _ASSUMPTIONS: tuple[tuple[str, Callable[[], bool]], ...] = (
     ("faust Store._db_for_partition", _has(faust_rocksdb.Store, "_db_for_partition")),
     ("faust Store.partition_path", _has(faust_rocksdb.Store, "partition_path")),
     ("faust Store.offset_key", _has(faust_rocksdb.Store, "offset_key")),
-    ("faust Store keeps its databases in _dbs", _calls(faust_rocksdb.Store.__init__, "_dbs")),
-    ("faust Store reads rocksdb_options", _calls(faust_rocksdb.Store.__init__, "rocksdb_options")),
+    ("faust Store keeps its databases in _dbs", _calls(faust_rocksdb.Store, "__init__", "_dbs")),
+    (
+        "faust Store reads rocksdb_options",
+        _calls(faust_rocksdb.Store, "__init__", "rocksdb_options"),
+    ),
     ("faust Consumer.perform_seek", _has(faust_aiokafka.Consumer, "perform_seek")),
     ("faust Consumer.seek_to_committed", _has(faust_aiokafka.Consumer, "seek_to_committed")),
     (
@@ -221,15 +226,15 @@ _ASSUMPTIONS: tuple[tuple[str, Callable[[], bool]], ...] = (
         "faust's consumer keeps _paused_partitions, _active_partitions, _read_offset and "
         "_committed_offset",
         lambda: (
-            _calls(faust_consumer.Consumer.__init__, "_read_offset", "_committed_offset")()
+            _calls(faust_consumer.Consumer, "__init__", "_read_offset", "_committed_offset")()
             and _calls(
-                faust_consumer.Consumer._reset_state, "_paused_partitions", "_active_partitions"
+                faust_consumer.Consumer, "_reset_state", "_paused_partitions", "_active_partitions"
             )()
         ),
     ),
     (
         "faust's recovery seeks the input partitions, then resumes flow control",
-        _calls(faust_recovery.Recovery._resume_streams, "perform_seek", "resume_flow"),
+        _calls(faust_recovery.Recovery, "_resume_streams", "perform_seek", "resume_flow"),
     ),
     (
         "aiokafka's consumer seek_to_committed and seek",

@@ -12,8 +12,9 @@ rejection. A failure that persists with a whole record excluded is not the data'
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -24,9 +25,14 @@ __all__ = [
     "Excluded",
     "PoisonNotFound",
     "find_poison",
+    "process_setting_poison_aside",
     "processing_error",
     "split_excluded",
 ]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PROCESSING_ERROR = "processing_error"
 
@@ -51,6 +57,43 @@ def processing_error(event: msgspec.Struct | None) -> Rejection:
         source=getattr(event, "source", None),
         event_id=getattr(event, "event_id", None),
     )
+
+
+def process_setting_poison_aside(
+    process: Callable[[Records, Excluded], T],
+    records: Records,
+    reload: Callable[[], None],
+    events_in: Callable[[bytes], int | None],
+    where: str,
+) -> T:
+    """`process(records, {})`, retried once; if it fails again, `process` with the events it
+    fails on excluded. `reload` puts the state back as it was before the first attempt (any
+    attempt may have changed it half-way); `where` names the records in the log."""
+    for then in ("retrying once", "looking for the events it fails on"):
+        try:
+            return process(records, {})
+        except Exception:
+            logger.exception("processing %s failed; %s", where, then)
+        reload()
+
+    def fails(some: Records, excluded: Excluded) -> bool:
+        try:
+            process(some, excluded)
+            return False
+        except Exception:
+            return True
+        finally:
+            reload()
+
+    excluded = find_poison(fails, records, events_in)
+    for offset, events in sorted(excluded.items()):
+        logger.error(
+            "processing_error: %s, offset %d, %s set aside to the dead-letter topic",
+            where,
+            offset,
+            "the whole record" if events is None else f"events {sorted(events)} of the record",
+        )
+    return process(records, excluded)
 
 
 def split_excluded(
