@@ -34,7 +34,7 @@ from tests.unit.streams.test_pipeline_logic import (
 class Poisoned:
     """Processing that fails while any of the `poison` events is in: (offset, index) pairs."""
 
-    def __init__(self, poison: set[tuple[int, int]], broken: set[int] = frozenset()) -> None:
+    def __init__(self, poison: set[tuple[int, int]], broken: frozenset[int] = frozenset()) -> None:
         self.poison = poison
         self.broken = broken  # offsets whose record fails whatever is excluded
         self.trials = 0
@@ -77,7 +77,7 @@ def test_a_failure_that_is_not_in_the_data_is_raised() -> None:
     with pytest.raises(PoisonNotFound, match="offset 100"):
         find_poison(lambda records, excluded: True, RECORDS, lambda value: 500)
     with pytest.raises(PoisonNotFound, match="offset 130"):
-        find_poison(Poisoned(set(), broken={130}).fails, RECORDS, lambda value: 5)
+        find_poison(Poisoned(set(), broken=frozenset({130})).fails, RECORDS, lambda value: 5)
 
 
 def test_a_batch_that_passes_at_the_retry_excludes_nothing() -> None:
@@ -109,7 +109,7 @@ def seen_key_fails_for() -> Iterator[set[str]]:
             raise RuntimeError(f"injected fault for {event_id}")
         return original(p, channel, segment, source, event_id)
 
-    streams.ledger._seen_key = seen_key  # type: ignore[assignment]
+    streams.ledger._seen_key = seen_key
     yield poison
     streams.ledger._seen_key = original
 
