@@ -56,13 +56,13 @@ import msgspec
 from cashless.eventtime import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
 from cashless.schema import DecodeResult, EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import NONCASH_METHODS
+from streams.partitions import PartitionMeta, PartitionStates
 from streams.poison import Excluded, split_excluded
 from streams.windows import MinuteSeries
 
 __all__ = [
     "SEEN_ROWS_PER_KEY",
     "BatchOutcome",
-    "PartitionMeta",
     "PaymentLedger",
     "SegmentCells",
     "StateStore",
@@ -95,19 +95,6 @@ class StateStore(Protocol):
     def scan(self, partition: int, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
         """Every (key, value) whose key starts with `prefix`."""
         ...
-
-
-class PartitionMeta(msgspec.Struct):
-    """Counters and clocks of one partition, persisted as one value."""
-
-    last_offset: int = -1
-    stream_time: float | None = None
-    # `channel:segment` -> latest applied event time of that segment: its lateness clock
-    clocks: dict[str, float] = msgspec.field(default_factory=dict)
-    rejected: dict[str, int] = msgspec.field(default_factory=dict)
-    duplicates: int = 0
-    late: int = 0
-    newest: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 @dataclass
@@ -312,37 +299,28 @@ class _Batch:
             meta.stream_time = t
 
 
-class PaymentLedger:
+class PaymentLedger(PartitionStates[_Partition]):
     """Validates, deduplicates and aggregates payment events, per partition."""
 
     def __init__(self, decoder: EventDecoder, store: StateStore) -> None:
+        super().__init__(lambda partition: _Partition(partition, store))
         self._decoder = decoder
         self._store = store
-        self._partitions: dict[int, _Partition] = {}
 
     # -- reading --------------------------------------------------------------------------------
 
-    @property
-    def partitions(self) -> Iterable[int]:
-        """The partitions whose state this ledger holds."""
-        return self._partitions.keys()
-
-    def meta(self, partition: int) -> PartitionMeta:
-        """The counters and clocks of one partition."""
-        return self._partition(partition).meta
-
     def segments(self, partition: int) -> Mapping[tuple[str, str], SegmentCells]:
         """The aggregates of the segments of one partition."""
-        return self._partition(partition).segments
+        return self.state(partition).segments
 
     def districts(self, partition: int) -> Mapping[str, MinuteSeries]:
         """Count and non-cash count per district and minute, for one partition's events."""
-        return self._partition(partition).districts
+        return self.state(partition).districts
 
     @property
     def stream_time(self) -> float | None:
         """The latest applied event time over every partition held."""
-        times = [p.meta.stream_time for p in self._partitions.values() if p.meta.stream_time]
+        times = [p.meta.stream_time for p in self.states() if p.meta.stream_time]
         return max(times) if times else None
 
     # -- processing -----------------------------------------------------------------------------
@@ -356,7 +334,7 @@ class PaymentLedger:
     ) -> BatchOutcome:
         """Apply the `(offset, value)` records of one partition, in offset order; the events
         (or records) in `excluded` are rejected as `processing_error` (`streams.poison`)."""
-        state = self._partition(partition)
+        state = self.state(partition)
         meta = state.meta
         outcome = BatchOutcome()
         p = str(partition)
@@ -503,7 +481,7 @@ class PaymentLedger:
         what it holds (see `BatchOutcome.local`)."""
         local: dict[bytes, bytes | None] = {}
         kind, partition, *rest = key.decode().split("|")
-        state = self._partition(int(partition))
+        state = self.state(int(partition))
         if kind == "p" and value is not None:
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "c":
@@ -537,16 +515,6 @@ class PaymentLedger:
                 if stored is None or _decode_entry(stored)[:2] < entry[:2]:
                     local[seen_key] = _encode(entry)
         return local
-
-    def drop(self, partition: int) -> None:
-        """Forget a partition this worker no longer owns."""
-        self._partitions.pop(partition, None)
-
-    def _partition(self, partition: int) -> _Partition:
-        state = self._partitions.get(partition)
-        if state is None:
-            state = self._partitions[partition] = _Partition(partition, self._store)
-        return state
 
 
 class _Record(NamedTuple):
