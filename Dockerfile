@@ -8,7 +8,8 @@ COPY producers producers
 COPY streams streams
 COPY dashboards dashboards
 COPY ops ops
-RUN pip install --no-cache-dir . && mkdir -p /var/lib/cashless && chown 65534:65534 /var/lib/cashless
+RUN pip install --no-cache-dir . && mkdir -p /var/lib/cashless /etc/cashless \
+    && chown 65534:65534 /var/lib/cashless /etc/cashless
 USER 65534:65534
 ENV CASHLESS_STATE_DIR=/var/lib/cashless/worker \
     CASHLESS_GATEWAY_TOKENS_FILE=/etc/cashless/gateway-tokens.json

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka import TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from cashless.errors import CashlessError
 
-__all__ = ["Topics", "ensure_topics"]
+__all__ = ["ClusterInfo", "Topics", "ensure_topics"]
 
 EVENTS_PARTITIONS = 12
 ACCOUNTS_PARTITIONS = 12
@@ -66,15 +67,24 @@ class Topics:
         }
 
 
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Which Kafka cluster answered, and the end offsets of the topics asked for."""
+
+    cluster_id: str | None
+    end_offsets: Mapping[str, Mapping[int, int]]
+
+
 def ensure_topics(
     bootstrap_servers: str,
     topics: Topics,
     compacted: Mapping[str, int] | None = None,
     **client_config: object,
-) -> None:
+) -> ClusterInfo:
     """Create the topics that do not exist yet, and the extra `compacted` topics (name ->
     partitions); existing ones are left as they are. `client_config` goes to kafka-python's
-    admin client (timeouts, and the security settings of `KafkaSettings.kafka_python_config`)."""
+    admin client (timeouts, and the security settings of `KafkaSettings.kafka_python_config`).
+    Returns the cluster's id and the end offset of each partition of the `compacted` topics."""
     try:
         with _auth_failures() as refused:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)
@@ -101,6 +111,20 @@ def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
+        cluster_id = admin.describe_cluster().get("cluster_id")
+        created = {topic.name for topic in missing}
+        ends: dict[str, dict[int, int]] = {
+            name: dict.fromkeys(range(count), 0) for name, count in (compacted or {}).items()
+        }
+        specs = {  # a topic created just now is empty, and may not be in the metadata yet
+            TopicPartition(name, partition): OffsetSpec.LATEST
+            for name, count in (compacted or {}).items()
+            if name not in created
+            for partition in range(count)
+        }
+        for tp, found in (admin.list_partition_offsets(specs) if specs else {}).items():
+            ends[tp.topic][tp.partition] = found.offset
+        return ClusterInfo(cluster_id, ends)
     except KafkaError as exc:
         raise CashlessError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
     finally:

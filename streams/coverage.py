@@ -14,13 +14,15 @@ on recovery by one pass over the partition's keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
 from cashless.schema import EventDecoder
-from streams.ledger import BatchOutcome, PartitionMeta
+from streams.ledger import BatchOutcome
+from streams.partitions import PartitionMeta, PartitionStates
+from streams.poison import Excluded, split_excluded
 
 __all__ = ["AccountLedger", "AccountState", "Load"]
 
@@ -50,30 +52,27 @@ class _Partition:
     holders: dict[str, int] = field(default_factory=dict)
 
 
-class AccountLedger:
+class AccountLedger(PartitionStates[_Partition]):
     """Keeps the covered persons per district, per partition; each person's accounts via `load`."""
 
     def __init__(self, decoder: EventDecoder, load: Load) -> None:
+        super().__init__(lambda partition: _Partition())
         self._decoder = decoder
         self._load = load
-        self._partitions: dict[int, _Partition] = {}
-
-    @property
-    def partitions(self) -> Iterable[int]:
-        """The partitions whose state this ledger holds."""
-        return self._partitions.keys()
-
-    def meta(self, partition: int) -> PartitionMeta:
-        """The counters of one partition."""
-        return self._partition(partition).meta
 
     def holders(self, partition: int) -> Mapping[str, int]:
         """Covered persons per district among this partition's holders."""
-        return self._partition(partition).holders
+        return self.state(partition).holders
 
-    def process(self, partition: int, records: Sequence[tuple[int, bytes]]) -> BatchOutcome:
-        """Apply the `(offset, value)` records of one partition, in offset order."""
-        state = self._partition(partition)
+    def process(
+        self,
+        partition: int,
+        records: Sequence[tuple[int, bytes]],
+        excluded: Excluded | None = None,
+    ) -> BatchOutcome:
+        """Apply the `(offset, value)` records of one partition, in offset order; the events
+        (or records) in `excluded` are rejected as `processing_error` (`streams.poison`)."""
+        state = self.state(partition)
         meta = state.meta
         outcome = BatchOutcome()
         p = str(partition)
@@ -82,12 +81,14 @@ class AccountLedger:
         dirty: set[str] = set()
         for offset, value in records:
             fresh = offset > meta.last_offset
-            result = self._decoder.decode_accounts(value)
-            for rejection in result.rejections:
-                outcome.rejections.append((offset, rejection, value))
+            events, rejections = split_excluded(
+                offset, value, self._decoder.decode_accounts, excluded or {}
+            )
+            for rejection, raw in rejections:
+                outcome.rejections.append((offset, rejection, raw))
                 if fresh:
                     meta.rejected[rejection.reason] = meta.rejected.get(rejection.reason, 0) + 1
-            for event in result.events:
+            for _, event in events:
                 t = event.occurred_at.timestamp()
                 if fresh:
                     meta.newest[event.source] = max(meta.newest.get(event.source, t), t)
@@ -116,7 +117,7 @@ class AccountLedger:
         """Rebuild from one persisted (key, value); each key is restored once. Nothing to add
         to the local store (the accounts table has no index of its own)."""
         kind, partition, *_ = key.decode().split("|")
-        state = self._partition(int(partition))
+        state = self.state(int(partition))
         if value is None:
             return {}
         if kind == "p":
@@ -124,16 +125,6 @@ class AccountLedger:
         elif kind == "a":
             _move(state.holders, None, _person(_decode_accounts(value)))
         return {}
-
-    def drop(self, partition: int) -> None:
-        """Forget a partition this worker no longer owns."""
-        self._partitions.pop(partition, None)
-
-    def _partition(self, partition: int) -> _Partition:
-        state = self._partitions.get(partition)
-        if state is None:
-            state = self._partitions[partition] = _Partition()
-        return state
 
 
 def _person(accounts: Mapping[str, AccountState]) -> str | None:

@@ -1,5 +1,8 @@
 """The payment ledger: what each Kafka record of `payments.events` does to one partition's state.
 
+(Over 400 lines on purpose: the batch's decisions, the hour-row cache they read and write, the
+sweep and the recovery share one private partition state; apart, each would have to expose it.)
+
 Pure logic, no Faust: the agent hands it the records of one partition in offset order and
 persists the table writes it returns; on recovery it hands back every persisted (key, value) so
 the ledger rebuilds its in-memory aggregates. Neither the dedup entries nor the minutes of the
@@ -44,21 +47,22 @@ interleave, and the same again when a partition is replayed after a crash.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import msgspec
 
 from cashless.eventtime import DAY, HORIZON, MINUTE, TREND_DAYS, local_day, window_end
-from cashless.schema import EventDecoder, PaymentEvent, Rejection
+from cashless.schema import DecodeResult, EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import NONCASH_METHODS
+from streams.partitions import PartitionMeta, PartitionStates
+from streams.poison import Excluded, split_excluded
 from streams.windows import MinuteSeries
 
 __all__ = [
     "SEEN_ROWS_PER_KEY",
     "BatchOutcome",
-    "PartitionMeta",
     "PaymentLedger",
     "SegmentCells",
     "StateStore",
@@ -91,19 +95,6 @@ class StateStore(Protocol):
     def scan(self, partition: int, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
         """Every (key, value) whose key starts with `prefix`."""
         ...
-
-
-class PartitionMeta(msgspec.Struct):
-    """Counters and clocks of one partition, persisted as one value."""
-
-    last_offset: int = -1
-    stream_time: float | None = None
-    # `channel:segment` -> latest applied event time of that segment: its lateness clock
-    clocks: dict[str, float] = msgspec.field(default_factory=dict)
-    rejected: dict[str, int] = msgspec.field(default_factory=dict)
-    duplicates: int = 0
-    late: int = 0
-    newest: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 @dataclass
@@ -308,37 +299,28 @@ class _Batch:
             meta.stream_time = t
 
 
-class PaymentLedger:
+class PaymentLedger(PartitionStates[_Partition]):
     """Validates, deduplicates and aggregates payment events, per partition."""
 
     def __init__(self, decoder: EventDecoder, store: StateStore) -> None:
+        super().__init__(lambda partition: _Partition(partition, store))
         self._decoder = decoder
         self._store = store
-        self._partitions: dict[int, _Partition] = {}
 
     # -- reading --------------------------------------------------------------------------------
 
-    @property
-    def partitions(self) -> Iterable[int]:
-        """The partitions whose state this ledger holds."""
-        return self._partitions.keys()
-
-    def meta(self, partition: int) -> PartitionMeta:
-        """The counters and clocks of one partition."""
-        return self._partition(partition).meta
-
     def segments(self, partition: int) -> Mapping[tuple[str, str], SegmentCells]:
         """The aggregates of the segments of one partition."""
-        return self._partition(partition).segments
+        return self.state(partition).segments
 
     def districts(self, partition: int) -> Mapping[str, MinuteSeries]:
         """Count and non-cash count per district and minute, for one partition's events."""
-        return self._partition(partition).districts
+        return self.state(partition).districts
 
     @property
     def stream_time(self) -> float | None:
         """The latest applied event time over every partition held."""
-        times = [p.meta.stream_time for p in self._partitions.values() if p.meta.stream_time]
+        times = [p.meta.stream_time for p in self.states() if p.meta.stream_time]
         return max(times) if times else None
 
     # -- processing -----------------------------------------------------------------------------
@@ -348,9 +330,11 @@ class PaymentLedger:
         partition: int,
         records: Sequence[tuple[int, bytes]],
         known_stream_time: float | None = None,
+        excluded: Excluded | None = None,
     ) -> BatchOutcome:
-        """Apply the `(offset, value)` records of one partition, in offset order."""
-        state = self._partition(partition)
+        """Apply the `(offset, value)` records of one partition, in offset order; the events
+        (or records) in `excluded` are rejected as `processing_error` (`streams.poison`)."""
+        state = self.state(partition)
         meta = state.meta
         outcome = BatchOutcome()
         p = str(partition)
@@ -366,15 +350,15 @@ class PaymentLedger:
         self._sweep(state, known, outcome)
         batch = _Batch(state)
         decode = self._decoder.decode_payments
-        decoded = [(offset, value, decode(value)) for offset, value in records]
+        decoded = [_decoded(offset, value, decode, excluded or {}) for offset, value in records]
         # One pass over the batch's events for their times, the hour rows they go to (read from
         # the store where not cached) and their dedup index keys, read in one go; entries the
         # batch adds go in the same dict, so a re-send within the batch is caught too.
         times: list[float] = []
         wanted: list[bytes] = []
         hours: set[_HourKey] = set()
-        for _, _, result in decoded:
-            for e in result.events:
+        for record in decoded:
+            for _, e in record.events:
                 t = e.occurred_at.timestamp()
                 times.append(t)
                 hours.add((e.channel, e.segment, e.district, int(t // MINUTE) // _HOUR_MINUTES))
@@ -388,13 +372,14 @@ class PaymentLedger:
         newest = meta.newest
         rejected = meta.rejected
         segment: _SegmentContext | None = None
-        for offset, value, result in decoded:
+        for record in decoded:
+            offset = record.offset
             fresh = offset > meta.last_offset
-            for rejection in result.rejections:
-                outcome.rejections.append((offset, rejection, value))
+            for rejection, raw in record.rejections:
+                outcome.rejections.append((offset, rejection, raw))
                 if fresh:
                     rejected[rejection.reason] = rejected.get(rejection.reason, 0) + 1
-            for index, event in enumerate(result.events):
+            for index, event in record.events:
                 seen_key, t = next(per_event)
                 if fresh:
                     previous = newest.get(event.source)
@@ -496,7 +481,7 @@ class PaymentLedger:
         what it holds (see `BatchOutcome.local`)."""
         local: dict[bytes, bytes | None] = {}
         kind, partition, *rest = key.decode().split("|")
-        state = self._partition(int(partition))
+        state = self.state(int(partition))
         if kind == "p" and value is not None:
             state.meta = msgspec.json.decode(value, type=PartitionMeta)
         elif kind == "c":
@@ -531,15 +516,22 @@ class PaymentLedger:
                     local[seen_key] = _encode(entry)
         return local
 
-    def drop(self, partition: int) -> None:
-        """Forget a partition this worker no longer owns."""
-        self._partitions.pop(partition, None)
 
-    def _partition(self, partition: int) -> _Partition:
-        state = self._partitions.get(partition)
-        if state is None:
-            state = self._partitions[partition] = _Partition(partition, self._store)
-        return state
+class _Record(NamedTuple):
+    """One record as a batch applies it: its accepted events by index, and its rejections with
+    the bytes that go to the DLQ."""
+
+    offset: int
+    events: list[tuple[int, PaymentEvent]]
+    rejections: list[tuple[Rejection, bytes]]
+
+
+def _decoded(
+    offset: int, value: bytes, decode: Callable[[bytes], DecodeResult], excluded: Excluded
+) -> _Record:
+    """Decode one record, setting its `excluded` events (or all of it) aside as rejections."""
+    events, rejections = split_excluded(offset, value, decode, excluded)
+    return _Record(offset, events, rejections)
 
 
 def _seen_key(p: str, channel: str, segment: str, source: str, event_id: str) -> bytes:

@@ -21,6 +21,8 @@ from typing import Any
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
 
+from streams.faust_seam import databases_open, offset_key, partition_db, use_rocksdb_options
+
 __all__ = ["STORE_OPTIONS", "LocalStore", "SharedMemoryOptions", "write_batch"]
 
 # Faust's store options for the tables: its RocksDB driver; the rest is `SharedMemoryOptions`.
@@ -81,13 +83,11 @@ class LocalStore:
 
     def share(self, options: SharedMemoryOptions) -> None:
         """Open this table's databases with `options` (before the first one opens)."""
-        assert not self._table.data._dbs, "a database is open already"
-        self._table.data.rocksdb_options = options
+        assert not databases_open(self._table), "a database is open already"
+        use_rocksdb_options(self._table, options)
 
     def _db(self, partition: int) -> Any:
-        # Faust opens a partition's database on first use and closes it when the partition is
-        # revoked (when the last reference goes): never keep the returned object.
-        return self._table.data._db_for_partition(partition)
+        return partition_db(self._table, partition)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The value of `key` in `partition`, or None."""
@@ -111,7 +111,7 @@ class LocalStore:
     def write(self, partition: int, writes: Mapping[bytes, bytes | None], offset: int) -> None:
         """Apply `writes` (None deletes) and record changelog `offset`, atomically."""
         batch = write_batch(writes)
-        batch.put(self._table.data.offset_key, str(offset).encode())
+        batch.put(offset_key(self._table), str(offset).encode())
         self._db(partition).write(batch)
 
     def put(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
@@ -121,18 +121,18 @@ class LocalStore:
 
     def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         """Every table key of `partition` with its value (not the local-only keys)."""
-        offset_key = self._table.data.offset_key
+        own_offset = offset_key(self._table)
         db = self._db(partition)
         for key, value in db.items():
             if key.startswith(_LOCAL_ONLY):
                 break
-            if key != offset_key:
+            if key != own_offset:
                 yield key, value
         else:
             return
         # past the local-only range: from the first key after every `e|…` one
         for key, value in db.items(from_key=_AFTER_LOCAL_ONLY):
-            if key != offset_key:
+            if key != own_offset:
                 yield key, value
 
 

@@ -18,7 +18,8 @@ import msgspec
 
 from cashless.eventtime import MINUTE, WINDOWS, window_end
 from streams.coverage import AccountLedger
-from streams.ledger import PartitionMeta, PaymentLedger
+from streams.ledger import PaymentLedger
+from streams.partitions import PartitionMeta
 
 __all__ = ["GlobalView", "PartitionSummary", "summarise_accounts", "summarise_payments"]
 

@@ -52,13 +52,21 @@ def environment(stack: RunningStack, dataset_dir: Path | None = None) -> dict[st
     return env
 
 
-def make_dataset(stack: RunningStack, directory: Path, days: int, per_day: int) -> Dataset:
+def make_dataset(
+    stack: RunningStack,
+    directory: Path,
+    days: int,
+    per_day: int,
+    prefix: str | None = None,
+    seed: int = 21,
+) -> Dataset:
+    """A simulated run in `directory` (`run.jsonl` and its truth), sent under `prefix`."""
     args = [
-        *("--seed", "21", "--days", str(days), "--events-per-day", str(per_day)),
+        *("--seed", str(seed), "--days", str(days), "--events-per-day", str(per_day)),
         *("--end", "2026-11-20T00:00:00+07:00", "--duplicates", "0.02", "--late", "0.02"),
         *("--bad-records", "0.01", "--batch-size", "100"),
     ]
-    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    prefix = prefix or f"e2e{uuid.uuid4().hex[:8]}."
     env = environment(stack)
     directory.mkdir(parents=True, exist_ok=True)
     for extra in (["--out", str(directory / "run.jsonl")], ["--topic-prefix", prefix]):
@@ -95,6 +103,7 @@ class WorkerProcess:
         app_id: str,
         state: Path,
         port: int | None = None,
+        launcher: tuple[str, ...] = ("-m", "cli"),
     ) -> None:
         self.port = port or free_port()  # the port names the local store: the same one reuses it
         self.app_id = app_id
@@ -104,8 +113,7 @@ class WorkerProcess:
         env = environment(stack, dataset.districts.parent)
         command = [
             sys.executable,
-            "-m",
-            "cli",
+            *launcher,
             "worker",
             *("--topic-prefix", dataset.prefix, "--app-id", app_id),
             *("--web-port", str(self.port), "--state-dir", str(state)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,12 +19,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cashless.metrics import MetricValues
-from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
+from cashless.schema import (
+    AccountEvent,
+    EventDecoder,
+    PaymentEvent,
+    Rejection,
+    encode,
+    encode_batch,
+)
 from cashless.taxonomy import load_taxonomy
 from producers.ground_truth import expected_metrics
 from streams.coverage import AccountLedger
 from streams.ledger import BatchOutcome, PaymentLedger
 from streams.metrics import ExportSettings, current_values
+from streams.poison import Excluded, Records, process_setting_poison_aside
 from streams.summary import GlobalView, summarise_accounts, summarise_payments
 
 TAXONOMY = load_taxonomy()
@@ -70,6 +78,7 @@ class Worker:
 
     view: GlobalView = field(default_factory=GlobalView)
     changelog: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
+    rejections: list[tuple[int, Rejection, bytes]] = field(default_factory=list)
     # The tables' local stores, which the ledgers read through.
     stores: dict[str, DictStore] = field(
         default_factory=lambda: {"payments": DictStore(), "accounts": DictStore()}
@@ -80,13 +89,45 @@ class Worker:
         self.accounts = AccountLedger(DECODER, self.stores["accounts"].get)
 
     def feed(self, topic: str, partition: int, records: list[tuple[int, bytes]]) -> BatchOutcome:
+        return self._stored(topic, self._process(topic, partition)(records, {}))
+
+    def feed_setting_poison_aside(
+        self, topic: str, partition: int, records: list[tuple[int, bytes]]
+    ) -> BatchOutcome:
+        """Feed as the worker's `BatchApplier` does: retried once, then the events processing
+        fails on set aside, the ledger reloaded from the store after every failed attempt."""
+        ledger = self.payments if topic == "payments" else self.accounts
+        decode = DECODER.decode_payments if topic == "payments" else DECODER.decode_accounts
+
+        def reload() -> None:
+            ledger.drop(partition)
+            mine = str(partition).encode()
+            for key, value in sorted(self.stores[topic].data.items()):
+                if key.split(b"|")[1] == mine and not key.startswith(b"e|"):
+                    self.stores[topic].apply(ledger.restore(key, value))
+
+        outcome = process_setting_poison_aside(
+            self._process(topic, partition),
+            records,
+            reload,
+            lambda value: len(decode(value).events),
+            f"{topic}[{partition}]",
+        )
+        return self._stored(topic, outcome)
+
+    def _process(self, topic: str, partition: int) -> Callable[[Records, Excluded], BatchOutcome]:
         if topic == "payments":
-            outcome = self.payments.process(partition, records, self.view.stream_time)
-        else:
-            outcome = self.accounts.process(partition, records)
+            known = self.view.stream_time
+            return lambda records, excluded: self.payments.process(
+                partition, records, known, excluded
+            )
+        return lambda records, excluded: self.accounts.process(partition, records, excluded)
+
+    def _stored(self, topic: str, outcome: BatchOutcome) -> BatchOutcome:
         # the worker stores a batch locally once Kafka holds its changelog writes
         self.stores[topic].apply({**outcome.writes, **outcome.local})
         self.changelog.append((topic, list(outcome.writes.items())))
+        self.rejections += outcome.rejections
         self.publish()
         return outcome
 

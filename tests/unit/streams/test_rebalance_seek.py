@@ -1,4 +1,4 @@
-"""The seek of the input partitions at the end of a rebalance (streams/consumer.py), run through
+"""The seek of the input partitions at the end of a rebalance (streams/faust_seam.py), run through
 Faust's own `perform_seek` with aiokafka's consumer replaced by a recorder (no broker)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from faust.types import TP
 
 from cashless.settings import KafkaSettings, TaxonomySettings, WorkerSettings
-from streams.consumer import Consumer
+from streams.faust_seam import Consumer
 from streams.worker import Worker
 
 

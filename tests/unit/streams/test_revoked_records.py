@@ -22,8 +22,8 @@ def test_only_the_owned_partitions_of_a_batch_are_applied(tmp_path: Path) -> Non
     # partition 1 was revoked while its records waited in the stream
     batch = [event(1, 7), event(0, 3), event(2, 9), event(0, 4), event(1, 8)]
 
-    groups = worker._owned_groups(worker.topics.events, batch)
+    groups = worker.appliers["payments"].owned_groups(batch)
 
     assert groups == [(0, [(3, b"0:3"), (4, b"0:4")]), (2, [(9, b"2:9")])]
     owned.add(1)  # given back to this worker: applied again
-    assert [p for p, _ in worker._owned_groups(worker.topics.events, batch)] == [0, 1, 2]
+    assert [p for p, _ in worker.appliers["payments"].owned_groups(batch)] == [0, 1, 2]

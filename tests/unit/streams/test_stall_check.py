@@ -3,7 +3,7 @@ which were read to their end without their last records applied."""
 
 from faust.types import TP
 
-from streams.worker import stalled_partitions, unapplied_partitions
+from streams.progress import stalled_partitions, unapplied_partitions
 
 A, B, C = TP("payments.events", 0), TP("payments.events", 1), TP("payments.accounts", 0)
 
