@@ -27,7 +27,10 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("coverage and account ledger", ("streams/coverage.py",)),
     ("metrics (/metrics gauges)", ("streams/metrics.py", "prometheus_client/")),
     ("summaries", ("streams/summary.py",)),
-    ("worker (batches, changelog sends, offsets)", ("streams/worker.py", "streams/consumer.py")),
+    (
+        "worker (batches, changelog sends, offsets)",
+        ("streams/worker.py", "streams/batches.py", "streams/faust_seam.py"),
+    ),
     ("Faust and mode", ("faust/", "mode/")),
     ("aiokafka (fetch, produce, protocol)", ("aiokafka/", "kafka/")),
     ("event loop: select (waiting for I/O)", ("selectors.py",)),
