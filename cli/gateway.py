@@ -6,7 +6,7 @@
     cashless gateway token revoke SOURCE    revoke every token of SOURCE (or --id ID: one token)
     cashless gateway token list             source, id, creation and expiry of every token
 
-Settings come from flags or `CASHLESS_GATEWAY_*` (see `producers.gateway.GatewaySettings`), Kafka's
+Settings come from flags or `CASHLESS_GATEWAY_*` (see `producers.gateway.settings`), Kafka's
 address from `CASHLESS_BOOTSTRAP_SERVERS`/`CASHLESS_TOPIC_PREFIX`, the pseudonymisation key from
 `CASHLESS_PSEUDONYM_KEY` (required: the gateway anonymises at the edge).
 """
@@ -33,7 +33,7 @@ from producers.gateway import (
     KafkaPublisher,
     run_gateway,
 )
-from producers.gateway_tokens import TokenError, TokenStore, TokenVerifier, parse_duration
+from producers.gateway.tokens import TokenError, TokenStore, TokenVerifier, parse_duration
 
 __all__ = ["gateway"]
 

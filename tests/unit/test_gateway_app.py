@@ -45,7 +45,7 @@ from producers.gateway import (
     openapi_document,
     run_gateway,
 )
-from producers.gateway_tokens import TokenStore, TokenVerifier
+from producers.gateway.tokens import TokenStore, TokenVerifier
 from tests.conftest import free_port
 from tests.replay_data import card_number, citizen_id, full_name, phone_number
 from tests.tls import self_signed
