@@ -26,13 +26,11 @@ from cashless.anonymise import Anonymiser, AnonymiserSettings
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cashless.topics import Topics
 from cli.common import friendly_errors, kafka_options
-from producers.gateway import (
-    Gateway,
-    GatewayError,
-    GatewaySettings,
-    KafkaPublisher,
-    run_gateway,
-)
+from producers.gateway.app import Gateway
+from producers.gateway.errors import GatewayError
+from producers.gateway.publisher import KafkaPublisher
+from producers.gateway.runner import run_gateway
+from producers.gateway.settings import GatewaySettings
 from producers.gateway.tokens import TokenError, TokenStore, TokenVerifier, parse_duration
 
 __all__ = ["gateway"]

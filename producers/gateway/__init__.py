@@ -51,28 +51,3 @@ The package, one concept per module: `settings`, `app` (the handlers), `publishe
 the Kafka producer), `metrics`, `tokens`, `ratelimit`, `responses` and `openapi` (the document,
 derived from the schema's structs), `runner` (serving until stopped).
 """
-
-from producers.gateway.app import Gateway
-from producers.gateway.errors import GatewayError, PublishError
-from producers.gateway.metrics import GatewayMetrics, Kind
-from producers.gateway.openapi import openapi_document
-from producers.gateway.publisher import KafkaPublisher, OutRecord, Publisher, build_records
-from producers.gateway.responses import ItemError
-from producers.gateway.runner import run_gateway
-from producers.gateway.settings import GatewaySettings
-
-__all__ = [
-    "Gateway",
-    "GatewayError",
-    "GatewayMetrics",
-    "GatewaySettings",
-    "ItemError",
-    "KafkaPublisher",
-    "Kind",
-    "OutRecord",
-    "PublishError",
-    "Publisher",
-    "build_records",
-    "openapi_document",
-    "run_gateway",
-]
