@@ -47,7 +47,8 @@ without them, plain HTTP, for use behind a TLS-terminating proxy or on a private
 The gateway never logs bodies or tokens: one structured access-log line per request names the
 method, the route, the status, the duration, the token's source and the item count.
 
-The package, one concept per module: `settings`, `app` (the handlers), `publisher` (records and
-the Kafka producer), `metrics`, `tokens`, `ratelimit`, `responses` and `openapi` (the document,
-derived from the schema's structs), `runner` (serving until stopped).
+The package, one concept per module: `settings`, `errors`, `app` (the handlers), `validation`
+(anonymise and decode a push's items), `publisher` (records and the Kafka producer), `metrics`,
+`tokens`, `ratelimit`, `responses` and `openapi` (the document, derived from the schema's
+structs), `runner` (serving until stopped).
 """

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from cashless.anonymise import Anonymiser
-from cashless.schema import Event, EventDecoder
+from cashless.schema import Event
 from cashless.taxonomy import Taxonomy
 from cashless.topics import Topics
 from producers.gateway.errors import PublishError
@@ -30,6 +30,7 @@ from producers.gateway.ratelimit import RateLimiter
 from producers.gateway.responses import Accepted, ErrorBody, ItemError
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.tokens import TokenEntry, TokenVerifier
+from producers.gateway.validation import ItemValidator
 
 __all__ = ["REALM", "Gateway"]
 
@@ -114,59 +115,21 @@ class Gateway:
         self.publisher = publisher
         self.metrics = GatewayMetrics(registry if registry is not None else CollectorRegistry())
         self.metrics.kafka_ready.set_function(lambda: 1.0 if publisher.ready else 0.0)
-        self._anonymiser = anonymiser
+        self._validator = ItemValidator(
+            taxonomy, anonymiser, clock=clock, max_body_bytes=settings.max_body_bytes
+        )
         self._verifier = verifier
         self._limiter = RateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst, clock=monotonic
         )
-        # Pseudonyms are longer than the identifiers they replace: the body limit is the real one.
-        self._decoder = EventDecoder(
-            taxonomy, clock=clock, max_record_bytes=4 * settings.max_body_bytes + 1_048_576
-        )
         self._openapi = _encoder.encode(openapi_document(settings, taxonomy))
         self.app = self._build_app()
-
-    # -- validation (pure) ---------------------------------------------------------------------
 
     def validate(
         self, kind: Kind, items: Sequence[Any], source: str
     ) -> tuple[list[Event], list[ItemError]]:
         """Anonymise and decode every item: the accepted events, or the errors by item index."""
-        scrubbed = [self._anonymiser.anonymise(i) if isinstance(i, dict) else i for i in items]
-        raw = _encoder.encode(scrubbed)
-        decode = (
-            self._decoder.decode_payments if kind == "payments" else self._decoder.decode_accounts
-        )
-        result = decode(raw)
-        errors: list[ItemError] = []
-        rejected: set[int] = set()
-        for rejection in result.rejections:
-            if rejection.index is None:  # the whole array: cannot happen below the body limit
-                return [], [
-                    ItemError(i, rejection.reason, rejection.detail) for i in range(len(items))
-                ]
-            rejected.add(rejection.index)
-            errors.append(ItemError(rejection.index, rejection.reason, rejection.detail))
-        indices = [i for i in range(len(items)) if i not in rejected]
-        if len(indices) != len(result.events):
-            raise RuntimeError("the decoder accepted events that cannot be matched to items")
-        for index, event in zip(indices, result.events, strict=True):
-            if event.source != source:
-                detail = f"source {event.source!r} is not the token's source {source!r}"
-                errors.append(ItemError(index, "source_mismatch", detail))
-        # The scrubber pseudonymises any value of these fields; only identifiers are taken.
-        field = "payer" if kind == "payments" else "holder"
-        mistyped = {
-            i
-            for i, item in enumerate(items)
-            if isinstance(item, dict) and not _is_identifier(item.get(field))
-        }
-        if mistyped:
-            detail = f"`{field}` must be a string or an integer (an identifier or a pseudonym)"
-            errors = [e for e in errors if e.index not in mistyped]
-            errors += [ItemError(i, f"invalid_field:{field}", detail) for i in mistyped]
-        errors.sort(key=lambda e: e.index)
-        return list(result.events), errors
+        return self._validator.validate(kind, items, source)
 
     # -- aiohttp ---------------------------------------------------------------------------------
 
@@ -391,10 +354,6 @@ class Gateway:
 
     async def _openapi_json(self, request: web.Request) -> web.Response:
         return web.Response(body=self._openapi, content_type="application/json")
-
-
-def _is_identifier(value: Any) -> bool:
-    return value is None or isinstance(value, str) or type(value) is int
 
 
 def _too_deep() -> _Reject:
