@@ -15,7 +15,6 @@ records; bad records are sent raw to `payments.events`, as a broken producer wou
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import sys
 import threading
@@ -32,13 +31,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cashless.anonymise import AnonymiserSettings, pseudonym_key
 from cashless.errors import ConfigError
+from cashless.schema import DEFAULT_CLOCK_SKEW_SECONDS
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cli.common import friendly_errors, kafka_options
-from producers.simulate.calibration import HANOI
 from producers.simulate.model import SimulationConfig, Simulator
 from producers.simulate.outputs import FileOutput, KafkaOutput, Output, Tally, beside, summary
 from producers.simulate.pacing import (
-    LIVE_SILENT_AFTER,
+    live_start,
     parse_duration,
     parse_end,
     parse_rate,
@@ -49,8 +48,6 @@ from producers.simulate.population import districts_csv
 from producers.simulate.truth import ground_truth, truth_json
 
 __all__ = ["simulate"]
-
-_CLOCK_SKEW = 300.0
 
 
 class _StopSignal:
@@ -226,12 +223,11 @@ def _run(**o: Any) -> None:
     duration = parse_duration(o["duration"]) if o["duration"] is not None else None
     if duration is not None and not live:
         raise ConfigError("--duration needs --rate (live mode)")
-    end = datetime.fromtimestamp(math.floor(wall), HANOI) if live else parse_end(o["end"], wall)
     silent_after = None
     if live:
-        silent_after = datetime.fromtimestamp(
-            end.timestamp() + (duration / 2 if duration is not None else LIVE_SILENT_AFTER), HANOI
-        )
+        end, silent_after = live_start(wall, duration)
+    else:
+        end = parse_end(o["end"], wall)
     taxonomy = settings_from(
         TaxonomySettings, districts_file=o["districts_file"], segments_file=o["segments_file"]
     ).load()
@@ -305,7 +301,7 @@ def _output(o: dict[str, Any], out: str | None, end: datetime, wall: float) -> I
         KafkaSettings, bootstrap_servers=o["bootstrap_servers"], topic_prefix=o["topic_prefix"]
     )
     producer = settings_from(ProducerSettings, max_events_per_record=o["batch_size"])
-    if end.timestamp() > wall + _CLOCK_SKEW:
+    if end.timestamp() > wall + DEFAULT_CLOCK_SKEW_SECONDS:
         click.echo(
             "warning: --end is in the future; workers will reject later events as future_timestamp",
             err=True,

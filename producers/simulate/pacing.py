@@ -21,7 +21,7 @@ from producers.simulate.outputs import Output, Tally
 from producers.token_bucket import TokenBucket
 
 __all__ = [
-    "LIVE_SILENT_AFTER",
+    "live_start",
     "parse_duration",
     "parse_end",
     "parse_rate",
@@ -29,7 +29,7 @@ __all__ = [
     "run_live",
 ]
 
-LIVE_SILENT_AFTER = 600.0  # without a duration, a silent source stops after ten minutes
+_LIVE_SILENT_AFTER = 600.0  # without a duration, a silent source stops after ten minutes
 _LIVE_TICK = 0.1  # seconds of events per live batch
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|m|min|h|hour))?\s*$")
@@ -66,6 +66,14 @@ def parse_end(text: str | None, now: float) -> datetime:
     except ValueError:
         raise ConfigError(f"--end {text!r} is not an ISO 8601 date-time") from None
     return end.replace(tzinfo=HANOI) if end.tzinfo is None else end
+
+
+def live_start(wall: float, duration: float | None) -> tuple[datetime, datetime]:
+    """A live run's start (the `end` of its curves: now, to the second) and when its silent
+    sources stop: halfway through `duration`, or ten minutes in without one."""
+    end = datetime.fromtimestamp(math.floor(wall), HANOI)
+    after = duration / 2 if duration is not None else _LIVE_SILENT_AFTER
+    return end, datetime.fromtimestamp(end.timestamp() + after, HANOI)
 
 
 def run_history(
