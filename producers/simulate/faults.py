@@ -58,6 +58,8 @@ class Faults:
     `bad_records`, `duplicates` and `late` are the fractions of payments followed by a bad
     record, followed by a re-send of a recent payment, and sent late. A source in `silent`
     sends nothing from `silent_after` (Unix seconds) on. `tag` prefixes bad records' ids.
+    `rng` is the faults' own generator; the model draws from it whether a payment is late, in
+    its payment loop, where a call per payment would cost more than the draw.
     """
 
     def __init__(
