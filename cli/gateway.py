@@ -6,7 +6,7 @@
     cashless gateway token revoke SOURCE    revoke every token of SOURCE (or --id ID: one token)
     cashless gateway token list             source, id, creation and expiry of every token
 
-Settings come from flags or `CASHLESS_GATEWAY_*` (see `producers.gateway.GatewaySettings`), Kafka's
+Settings come from flags or `CASHLESS_GATEWAY_*` (see `producers.gateway.settings`), Kafka's
 address from `CASHLESS_BOOTSTRAP_SERVERS`/`CASHLESS_TOPIC_PREFIX`, the pseudonymisation key from
 `CASHLESS_PSEUDONYM_KEY` (required: the gateway anonymises at the edge).
 """
@@ -26,14 +26,12 @@ from cashless.anonymise import Anonymiser, AnonymiserSettings
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cashless.topics import Topics
 from cli.common import friendly_errors, kafka_options
-from producers.gateway import (
-    Gateway,
-    GatewayError,
-    GatewaySettings,
-    KafkaPublisher,
-    run_gateway,
-)
-from producers.gateway_tokens import TokenError, TokenStore, TokenVerifier, parse_duration
+from producers.gateway.app import Gateway
+from producers.gateway.errors import GatewayError
+from producers.gateway.publisher import KafkaPublisher
+from producers.gateway.runner import run_gateway
+from producers.gateway.settings import GatewaySettings
+from producers.gateway.tokens import TokenError, TokenStore, TokenVerifier, parse_duration
 
 __all__ = ["gateway"]
 

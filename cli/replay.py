@@ -13,17 +13,8 @@ from cashless.anonymise import Anonymiser, AnonymiserSettings
 from cashless.schema import EventDecoder
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cli.common import friendly_errors, kafka_options
-from producers.replay import (
-    DryRunSink,
-    FileFormat,
-    Replayer,
-    ReplaySink,
-    ReplaySummary,
-    detect_format,
-    parse_column_map,
-    read_csv,
-    read_jsonl,
-)
+from producers.replay.readers import FileFormat, detect_format, parse_column_map, read_lines
+from producers.replay.replayer import DryRunSink, Replayer, ReplaySink, ReplaySummary
 
 __all__ = ["replay_command"]
 
@@ -159,7 +150,7 @@ def _replay(
         )
         task = bar.add_task(file.name, total=file.stat().st_size or None)
         stream = stack.enter_context(file.open("rb"))
-        lines = read_csv(stream, column_map=column_map) if fmt == "csv" else read_jsonl(stream)
+        lines = read_lines(stream, fmt, column_map=column_map)
         replayer = Replayer(
             sink,
             anonymiser,

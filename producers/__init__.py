@@ -1,1 +1,3 @@
-"""Event sources: simulator, file replay, HTTP gateway, the edge anonymiser, the Kafka producer."""
+"""Event sources: the simulator (`simulate`), file replay (`replay`), the HTTP gateway
+(`gateway`), and what they share: the Kafka producer (`kafka_sink`), the record-batching rule
+(`batching`), the token bucket (`token_bucket`) and the reference oracle (`ground_truth`)."""

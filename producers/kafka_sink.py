@@ -33,16 +33,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless.deadletter import DeadLetter
 from cashless.errors import CashlessError
-from cashless.schema import (
-    DEFAULT_MAX_RECORD_BYTES,
-    AccountEvent,
-    Event,
-    PaymentEvent,
-    encode_batch,
-)
-from cashless.schema import encode as encode_event
+from cashless.schema import DEFAULT_MAX_RECORD_BYTES, AccountEvent, Event, PaymentEvent
 from cashless.settings import KafkaSettings
 from cashless.topics import Topics, ensure_topics
+from producers.batching import batches, split_oversize
 
 __all__ = [
     "DeliveryError",
@@ -185,20 +179,18 @@ class KafkaEventSink:
 
     def send_events(self, events: Iterable[Event]) -> None:
         """Group any events by kind and key and send them in records of `max_events_per_record`."""
-        payments: dict[str, list[PaymentEvent]] = {}
-        accounts: dict[str, list[AccountEvent]] = {}
+        payments: list[PaymentEvent] = []
+        accounts: list[AccountEvent] = []
         for event in events:
             if isinstance(event, PaymentEvent):
-                payments.setdefault(event.key, []).append(event)
+                payments.append(event)
             else:
-                accounts.setdefault(event.holder, []).append(event)
+                accounts.append(event)
         size = self.settings.max_events_per_record
-        for key, group in payments.items():
-            for start in range(0, len(group), size):
-                self.send_payments(key, group[start : start + size])
-        for holder, owned in accounts.items():
-            for start in range(0, len(owned), size):
-                self.send_accounts(holder, owned[start : start + size])
+        for key, batch in batches(payments, _key, size):
+            self.send_payments(key, batch)
+        for holder, owned in batches(accounts, _key, size):
+            self.send_accounts(holder, owned)
 
     def send_dead_letter(self, dl: DeadLetter) -> None:
         """Send one DLQ record, keyed by the rejected input's source when it was readable."""
@@ -215,15 +207,8 @@ class KafkaEventSink:
         self.stats.raw += 1
 
     def _send_events(self, topic: str, key: str, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        value = encode_event(events[0]) if len(events) == 1 else encode_batch(events)
-        if len(value) > self.settings.max_record_bytes and len(events) > 1:
-            half = len(events) // 2
-            self._send_events(topic, key, events[:half])
-            self._send_events(topic, key, events[half:])
-            return
-        self._send(topic, key.encode(), value)
+        for value, _ in split_oversize(events, self.settings.max_record_bytes):
+            self._send(topic, key.encode(), value)
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
         if self._closed:
@@ -305,6 +290,10 @@ class KafkaEventSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _key(event: Event) -> str:
+    return event.key
 
 
 class _Terminated(SystemExit):

@@ -35,7 +35,7 @@ from cashless.taxonomy import METHODS, load_taxonomy
 from cashless.topics import Topics
 from ops.stack import Stack
 from producers.ground_truth import expected_metrics
-from producers.simulator import HANOI
+from producers.simulate.calibration import HANOI
 from tests.conftest import (
     ROOT,
     RunningStack,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.gateway_ratelimit import RateLimiter
+from producers.gateway.ratelimit import RateLimiter
 
 
 class Clock:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from producers.gateway_tokens import (
+from producers.gateway.tokens import (
     TOKEN_PREFIX,
     TokenError,
     TokenStore,
@@ -364,7 +364,7 @@ def test_every_check_compares_sha256_digests_with_compare_digest(
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("producers.gateway_tokens.hmac.compare_digest", spy)
+    monkeypatch.setattr("producers.gateway.tokens.hmac.compare_digest", spy)
     prefix, token_id, secret = token.split("_", 2)
     presented = [
         token,

@@ -40,7 +40,7 @@ from cashless.schema import (
     encode,
 )
 from cashless.taxonomy import CHANNELS, METHODS, load_taxonomy
-from producers.replay import read_jsonl
+from producers.replay.readers import read_jsonl
 from streams.ledger import PaymentLedger
 from streams.metrics import ExportSettings, MetricsCollector, current_values
 from streams.summary import GlobalView, summarise_payments

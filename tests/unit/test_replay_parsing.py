@@ -18,9 +18,7 @@ from cashless.deadletter import DeadLetter
 from cashless.errors import ConfigError
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
-from producers.replay import (
-    Replayer,
-    ReplaySummary,
+from producers.replay.readers import (
     SourceLine,
     csv_record,
     detect_format,
@@ -28,6 +26,7 @@ from producers.replay import (
     read_csv,
     read_jsonl,
 )
+from producers.replay.replayer import Replayer, ReplaySummary
 from tests.replay_data import account_record, payment_record
 
 KEY = b"replay-unit-test-key"

@@ -10,9 +10,9 @@ import pytest
 from cashless.errors import CashlessError
 from cashless.schema import PaymentEvent
 from cashless.topics import Topics
-from cli.simulate import _KafkaOutput
 from producers.kafka_sink import SinkStats
-from producers.simulator import Emission
+from producers.simulate.faults import Emission
+from producers.simulate.outputs import KafkaOutput
 
 
 class _FakeSink:
@@ -52,14 +52,14 @@ def _payments(n: int) -> list[Emission]:
 
 def test_write_goes_on_while_kafka_takes_the_records() -> None:
     sink = _FakeSink(fail_after=10)
-    output = _KafkaOutput(sink, batch=5)  # type: ignore[arg-type]
+    output = KafkaOutput(sink, batch=5)  # type: ignore[arg-type]
     output.write(_payments(20))
     assert sink.sent == [("utility:water", 5)] * 4
 
 
 def test_write_raises_once_a_record_failed_to_deliver() -> None:
     sink = _FakeSink(fail_after=1)
-    output = _KafkaOutput(sink, batch=5)  # type: ignore[arg-type]
+    output = KafkaOutput(sink, batch=5)  # type: ignore[arg-type]
     with pytest.raises(CashlessError, match="failed to deliver; stopping the simulation"):
         output.write(_payments(10))
     with pytest.raises(CashlessError):

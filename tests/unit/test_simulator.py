@@ -25,17 +25,13 @@ from cashless.eventtime import least_squares_slope, local_day
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
 from cashless.taxonomy import NONCASH_METHODS, Taxonomy, load_taxonomy
 from cli.main import cli
-from cli.simulate import TokenBucket, parse_duration, parse_rate
 from producers.ground_truth import expected_metrics
-from producers.simulator import (
-    DAY,
-    HANOI,
-    BadRecord,
-    Emission,
-    SimulationConfig,
-    Simulator,
-    ground_truth,
-)
+from producers.simulate.calibration import DAY, HANOI
+from producers.simulate.faults import BadRecord, Emission
+from producers.simulate.model import SimulationConfig, Simulator
+from producers.simulate.pacing import parse_duration, parse_rate
+from producers.simulate.truth import ground_truth
+from producers.token_bucket import TokenBucket
 
 KEY = b"unit-test-pseudonym-key"
 END = datetime(2026, 11, 1, tzinfo=HANOI)

@@ -53,7 +53,8 @@ __all__ = [
     "parse_duration",
 ]
 
-logger = logging.getLogger(__name__)
+# The logger keeps its name from before the gateway was a package, so log filters still match.
+logger = logging.getLogger("producers.gateway_tokens")
 
 DEFAULT_TOKENS_FILE = Path(".cashless/gateway-tokens.json")
 TOKEN_PREFIX = "cgw"  # noqa: S105 - a public marker, not a secret

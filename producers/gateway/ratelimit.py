@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from producers.token_bucket import TokenBucket
 
 __all__ = ["RateLimiter"]
-
-
-@dataclass(slots=True)
-class _Bucket:
-    level: float
-    updated: float
 
 
 class RateLimiter:
@@ -33,7 +28,7 @@ class RateLimiter:
         self.rate = rate
         self.burst = burst
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     @property
     def enabled(self) -> bool:
@@ -44,16 +39,10 @@ class RateLimiter:
         """Take one request from `key`'s bucket: 0.0 when allowed, else the seconds to wait."""
         if not self.enabled:
             return 0.0
-        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-        else:
-            elapsed = max(0.0, now - bucket.updated)
-            bucket.level = min(float(self.burst), bucket.level + elapsed * self.rate)
-            bucket.updated = now
-        # The epsilon absorbs float error: 0.05 s + 0.05 s at 10/s is a whole request.
-        if bucket.level >= 1.0 - 1e-9:
-            bucket.level = max(0.0, bucket.level - 1.0)
-            return 0.0
-        return (1.0 - bucket.level) / self.rate
+            # A new token starts with a full bucket: its first burst passes.
+            bucket = self._buckets[key] = TokenBucket(
+                self.rate, self.burst, self._clock, tokens=self.burst
+            )
+        return bucket.take_one()
