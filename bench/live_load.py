@@ -23,7 +23,7 @@ from cashless.schema import PaymentEvent
 from cashless.settings import KafkaSettings
 from cashless.taxonomy import METHODS, load_taxonomy
 from producers.kafka_sink import KafkaEventSink
-from producers.simulator import source_of
+from producers.simulate.calibration import source_of
 
 HANOI = timezone(timedelta(hours=7))
 TICK = 0.1
