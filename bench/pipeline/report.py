@@ -24,14 +24,11 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `{results['command']}` (`bench/pipeline/`) on "
-        f"{results['finished_at'][:16].replace('T', ' ')} UTC at commit "
-        f"`{results['git']['commit'][:12]}`"
-        + (" with uncommitted changes" if results["git"]["dirty"] else "")
-        + f"; every figure below comes from that one run ({plan['reps']} "
+        f"Written by `{results['command']}` (`bench/pipeline/`); every figure below comes from "
+        f"one run ({plan['reps']} "
         + ("repetitions: median, with min–max in brackets" if plan["reps"] > 1 else "repetition")
-        + "). The raw figures, each repetition included, are in "
-        f"`{results['results_file']}`, to compare between commits.",
+        + "). The raw figures, each repetition included, with when and at which commit they "
+        f"were measured, are in `{results['results_file']}`.",
         "",
         "## Machine",
         "",
