@@ -16,9 +16,9 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
+from cashless.promql import STALL_TREND_PER_DAY, stalled
 from dashboards.boards.city import city_overview
 from dashboards.panels import DATASOURCE_UID
-from dashboards.promql import STALL_TREND_PER_DAY, stalled
 
 __all__ = ["FOLDER_TITLE", "FOLDER_UID", "RULE_GROUP", "alert_rules"]
 

@@ -29,7 +29,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import prometheus as prometheus_models
 
-from dashboards.promql import DEFAULT_GOAL
+from cashless.promql import DEFAULT_GOAL
 
 __all__ = [
     "DATASOURCE_UID",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dashboards.panels import Board, Column, Query
-from dashboards.promql import (
+from cashless.promql import (
     GOAL_ACCOUNTS,
     GOAL_NONCASH,
     PROJECTION_TEXTS,
@@ -13,6 +12,7 @@ from dashboards.promql import (
     stalled,
     stalled_trend,
 )
+from dashboards.panels import Board, Column, Query
 
 __all__ = ["city_overview"]
 

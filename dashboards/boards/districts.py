@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from cashless.promql import GOAL_ACCOUNTS, GOAL_NONCASH, selector
 from dashboards.boards.segments import WINDOWS
 from dashboards.panels import Board, Column, Query
-from dashboards.promql import GOAL_ACCOUNTS, GOAL_NONCASH, selector
 
 __all__ = ["districts"]
 

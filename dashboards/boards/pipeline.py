@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cashless.promql import STREAM_TIME
 from dashboards.panels import Board, Query
-from dashboards.promql import STREAM_TIME
 
 __all__ = ["pipeline_health"]
 

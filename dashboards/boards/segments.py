@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboards.panels import Board, Column, Query
-from dashboards.promql import (
+from cashless.promql import (
     GOAL_NONCASH,
     PROJECTION_TEXTS,
     STALL_TREND_PER_DAY,
@@ -14,6 +13,7 @@ from dashboards.promql import (
     selector,
     stalled,
 )
+from dashboards.panels import Board, Column, Query
 
 __all__ = ["WINDOWS", "markets_and_streets", "utilities"]
 

@@ -26,12 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from cashless.metrics import METRICS
-from cli.main import cli
-from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
-from dashboards.boards import all_boards
-from dashboards.boards.segments import WINDOWS
-from dashboards.panels import DATASOURCE_UID
-from dashboards.promql import (
+from cashless.promql import (
     DEFAULT_GOAL,
     GOAL_REACHED,
     NO_TREND_YET,
@@ -41,6 +36,11 @@ from dashboards.promql import (
     stalled,
     stalled_trend,
 )
+from cli.main import cli
+from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
+from dashboards.boards import all_boards
+from dashboards.boards.segments import WINDOWS
+from dashboards.panels import DATASOURCE_UID
 from dashboards.queries import ALERT_RULES, all_expressions, substitute
 from dashboards.render import (
     GENERATED_DIR,
