@@ -8,7 +8,7 @@ Hanoi-local (UTC+7) days. Producers, workers and the reference oracle all take t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "DAY",
@@ -17,6 +17,7 @@ __all__ = [
     "MINUTE",
     "TREND_DAYS",
     "WINDOWS",
+    "daily_trend",
     "least_squares_slope",
     "local_day",
     "window_end",
@@ -38,6 +39,19 @@ def window_end(stream_time: float) -> int:
 def local_day(timestamp: float) -> int:
     """The index of the Hanoi-local (UTC+7) day containing `timestamp`."""
     return (math.floor(timestamp) + DAY_OFFSET_SECONDS) // DAY
+
+
+def daily_trend(days: Mapping[int, Sequence[int]], today: int, min_cell: int) -> float | None:
+    """The adoption trend: the least-squares slope of the daily non-cash count share over the
+    `TREND_DAYS` complete local days before `today`, from the days with at least `min_cell`
+    payments (`days`: local day -> [count, non-cash count]); None with fewer than two such days.
+    """
+    points = [
+        (day, noncash / n)
+        for day, (n, noncash, *_) in days.items()
+        if today - TREND_DAYS <= day < today and n >= min_cell
+    ]
+    return least_squares_slope(points)
 
 
 def least_squares_slope(points: Iterable[tuple[float, float]]) -> float | None:

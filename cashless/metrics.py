@@ -52,6 +52,18 @@ METRICS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         "Least-squares slope of the daily non-cash count share over the last 30 complete days.",
         ("channel", "segment"),
     ),
+    "cashless_district_adoption_trend_per_day": (
+        "gauge",
+        "Least-squares slope of the district's daily non-cash count share (all channels) over "
+        "the last 30 complete days.",
+        ("district",),
+    ),
+    "cashless_city_adoption_trend_per_day": (
+        "gauge",
+        "Least-squares slope of the city's daily non-cash count share over the last 30 complete "
+        "days.",
+        (),
+    ),
     "cashless_payments_total": (
         "counter",
         "Payment events accepted and applied.",

@@ -13,16 +13,34 @@ substitutes concrete values when the expressions are run outside Grafana.
 from __future__ import annotations
 
 __all__ = [
+    "CITY_COVERAGE",
+    "CITY_SHARE",
+    "CITY_TREND",
+    "COVERAGE_TREND",
     "DEFAULT_GOAL",
+    "DISTRICT_COVERAGE",
+    "DISTRICT_SHARE",
+    "DISTRICT_TREND",
+    "DUPLICATES",
     "GOAL_ACCOUNTS",
     "GOAL_NONCASH",
     "GOAL_REACHED",
+    "LATE",
     "NOT_AT_THIS_TREND",
     "NO_TREND_YET",
     "PROJECTION_TEXTS",
+    "REJECTED_BY_REASON",
+    "SEGMENT_SHARE",
+    "SEGMENT_TREND",
+    "SILENT_AFTER_SECONDS",
+    "SOURCE_SILENCE",
     "STALL_TREND_PER_DAY",
     "STREAM_TIME",
     "below_goal",
+    "city_projection",
+    "city_share",
+    "coverage_projection",
+    "district_projection",
     "projection",
     "selector",
     "stalled",
@@ -42,6 +60,35 @@ threshold as the CashlessAdoptionStalled alert in ops/prometheus/rules/cashless.
 GOAL_NONCASH = 'scalar(max(cashless_goal_ratio{goal="noncash"}))'
 GOAL_ACCOUNTS = 'scalar(max(cashless_goal_ratio{goal="epayment_accounts"}))'
 STREAM_TIME = "scalar(max(cashless_stream_time_seconds))"
+
+# What the views show (the Grafana panels and the report run these same expressions).
+CITY_SHARE = 'max(cashless_city_noncash_ratio{window="30d"})'
+CITY_COVERAGE = "max(cashless_city_epayment_account_ratio)"
+CITY_TREND = "max(cashless_city_adoption_trend_per_day)"
+COVERAGE_TREND = (
+    "(max(deriv(cashless_city_epayment_account_ratio[30d])) * 86400"
+    " and on() (count_over_time(max(cashless_city_epayment_account_ratio)[30d:1h]) >= 24))"
+)
+"""Change of the city's coverage per day, fitted over the last 30 days Prometheus holds; absent
+until it holds a day of coverage (24 hourly samples)."""
+DISTRICT_SHARE = 'max by (district) (cashless_district_noncash_ratio{window="30d"})'
+DISTRICT_COVERAGE = "max by (district) (cashless_epayment_account_ratio)"
+DISTRICT_TREND = "max by (district) (cashless_district_adoption_trend_per_day)"
+SEGMENT_SHARE = 'max by (channel, segment) (cashless_noncash_ratio{window="30d"})'
+SEGMENT_TREND = "max by (channel, segment) (cashless_adoption_trend_per_day)"
+REJECTED_BY_REASON = "sum by (reason) (cashless_events_rejected_total)"
+DUPLICATES = "sum(cashless_events_duplicate_total)"
+LATE = "sum(cashless_events_late_total)"
+SOURCE_SILENCE = f"max by (source) ({STREAM_TIME} - cashless_last_event_timestamp_seconds)"
+"""How far each source's newest event is behind stream time, in seconds."""
+SILENT_AFTER_SECONDS = 24 * 3600
+"""A source over a day of event time behind is silent (the CashlessSourceSilent alert's rule)."""
+
+
+def city_share(window: str) -> str:
+    """The city's count share over one rolling window."""
+    return f'max(cashless_city_noncash_ratio{{window="{window}"}})'
+
 
 # Sentinels of `projection`, shown as text by value mappings.
 GOAL_REACHED = 0
@@ -94,26 +141,63 @@ def stalled_trend(segments: str = "") -> str:
     )
 
 
-def projection(segments: str = "", *, as_date: bool) -> str:
-    """When each segment's 30-day share reaches the goal if its current trend goes on.
+def _projection(
+    share: str, trend: str, goal: str, labels: str, *, as_date: bool, base: str = STREAM_TIME
+) -> str:
+    """When `share` (one series per `labels`) reaches `goal` if its `trend` (per day) goes on.
 
-    Days = (goal − share) / trend, for a segment below the goal with a rising trend; with
-    `as_date`, the date that many days after stream time (the newest event time, which is
-    now for live data), in milliseconds since the epoch as Grafana's date units want. The other
-    segments get a sentinel: `GOAL_REACHED` (share at or above the goal), `NOT_AT_THIS_TREND`
-    (below the goal, trend ≤ 0) or `NO_TREND_YET` (fewer than two full days to fit a trend).
+    Days = (goal − share) / trend, for a series below the goal with a rising trend; with
+    `as_date`, the date that many days after `base` (default stream time: the newest event
+    time, which is now for live data), in milliseconds since the epoch as Grafana's date units
+    want. The other series get a sentinel: `GOAL_REACHED` (share at or above the goal),
+    `NOT_AT_THIS_TREND` (below the goal, trend ≤ 0) or `NO_TREND_YET` (no trend: fewer than two
+    full days).
     """
-    share, trend = _share(segments), _trend(segments)
-    days = (
-        f"(({GOAL_NONCASH} - {share}) / on(channel, segment) ({trend} > 0))\n"
-        f"    and on(channel, segment) ({share} < {GOAL_NONCASH})"
-    )
-    value = f"({STREAM_TIME} + 86400 * ({days})) * 1000" if as_date else days
+    on = f"on({labels})"
+    days = f"(({goal} - {share}) / {on} ({trend} > 0))\n    and {on} ({share} < {goal})"
+    value = f"({base} + 86400 * ({days})) * 1000" if as_date else days
     return (
-        f"max by (channel, segment) (\n"
+        f"max by ({labels}) (\n"
         f"  ({value})\n"
-        f"  or on(channel, segment) ({GOAL_REACHED} * ({share} >= {GOAL_NONCASH}))\n"
-        f"  or on(channel, segment) ({NOT_AT_THIS_TREND} + 0 * ({trend} <= 0))\n"
-        f"  or on(channel, segment) ({NO_TREND_YET} + 0 * {share})\n"
+        f"  or {on} ({GOAL_REACHED} * ({share} >= {goal}))\n"
+        f"  or {on} ({NOT_AT_THIS_TREND} + 0 * ({trend} <= 0))\n"
+        f"  or {on} ({NO_TREND_YET} + 0 * {share})\n"
         f")"
+    )
+
+
+def projection(segments: str = "", *, as_date: bool) -> str:
+    """When each segment's 30-day share reaches the non-cash goal at its current trend."""
+    return _projection(
+        _share(segments), _trend(segments), GOAL_NONCASH, "channel, segment", as_date=as_date
+    )
+
+
+def district_projection(*, as_date: bool) -> str:
+    """When each district's 30-day share (all channels) reaches the non-cash goal."""
+    return _projection(
+        DISTRICT_SHARE,
+        DISTRICT_TREND,
+        GOAL_NONCASH,
+        "district",
+        as_date=as_date,
+    )
+
+
+def city_projection(*, as_date: bool) -> str:
+    """When the city's 30-day share reaches the non-cash goal at its current trend."""
+    return _projection(
+        CITY_SHARE, CITY_TREND, GOAL_NONCASH, "", as_date=as_date
+    )
+
+
+def coverage_projection(*, as_date: bool) -> str:
+    """When the city's e-payment account coverage reaches its goal at its current trend.
+
+    Coverage is state, not a window of event time: its trend is how fast it moved over the
+    last 30 days Prometheus holds (`COVERAGE_TREND`), once it holds a day or more; the date
+    counts from now.
+    """
+    return _projection(
+        CITY_COVERAGE, COVERAGE_TREND, GOAL_ACCOUNTS, "", as_date=as_date, base="time()"
     )

@@ -31,7 +31,7 @@ from cashless.eventtime import (
     HORIZON,
     TREND_DAYS,
     WINDOWS,
-    least_squares_slope,
+    daily_trend,
     local_day,
     window_end,
 )
@@ -145,20 +145,33 @@ def _trends(
 ) -> None:
     today = local_day(stream_time)
     first = today - TREND_DAYS
-    daily: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
+    segments: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(
         lambda: defaultdict(lambda: [0, 0])
     )
+    districts: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    city: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for e in applied:
         day = local_day(e.occurred_at.timestamp())
         if first <= day < today:
-            cell = daily[e.channel, e.segment][day]
-            cell[0] += 1
-            cell[1] += e.method in NONCASH_METHODS
-    for (channel, segment), days in daily.items():
-        points = [(day, noncash / n) for day, (n, noncash) in days.items() if n >= min_cell]
-        slope = least_squares_slope(points)
+            noncash = e.method in NONCASH_METHODS
+            for cell in (
+                segments[e.channel, e.segment][day],
+                districts[e.district][day],
+                city[day],
+            ):
+                cell[0] += 1
+                cell[1] += noncash
+    for (channel, segment), days in segments.items():
+        slope = daily_trend(days, today, min_cell)
         if slope is not None:
             truth.set("cashless_adoption_trend_per_day", slope, channel=channel, segment=segment)
+    for district, days in districts.items():
+        slope = daily_trend(days, today, min_cell)
+        if slope is not None:
+            truth.set("cashless_district_adoption_trend_per_day", slope, district=district)
+    slope = daily_trend(city, today, min_cell)
+    if slope is not None:
+        truth.set("cashless_city_adoption_trend_per_day", slope)
 
 
 def _coverage(

@@ -137,6 +137,8 @@ class _Partition:
     seen_days: dict[int, dict[str, float]] = field(default_factory=dict)
     segments: dict[tuple[str, str], SegmentCells] = field(default_factory=dict)
     districts: dict[str, MinuteSeries] = field(default_factory=dict)
+    # district -> local day -> [count, non-cash count], for the district and city trends
+    district_days: dict[str, dict[int, list[int]]] = field(default_factory=dict)
     # district -> the segments with hour rows in it
     district_segments: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     swept_before: int = 0
@@ -217,6 +219,12 @@ def _aggregate(
         day = cells.days[day_index] = [0, 0]
     day[0] += values[0]
     day[1] += values[1]
+    district_days = state.district_days.setdefault(district, {})
+    district_day = district_days.get(day_index)
+    if district_day is None:
+        district_day = district_days[day_index] = [0, 0]
+    district_day[0] += values[0]
+    district_day[1] += values[1]
     # a series adds its own width's first values
     _district_series(state, district).add(minute, values)
 
@@ -316,6 +324,10 @@ class PaymentLedger(PartitionStates[_Partition]):
     def districts(self, partition: int) -> Mapping[str, MinuteSeries]:
         """Count and non-cash count per district and minute, for one partition's events."""
         return self.state(partition).districts
+
+    def district_days(self, partition: int) -> Mapping[str, Mapping[int, list[int]]]:
+        """Count and non-cash count per district and local day, for one partition's events."""
+        return self.state(partition).district_days
 
     @property
     def stream_time(self) -> float | None:
@@ -456,6 +468,9 @@ class PaymentLedger(PartitionStates[_Partition]):
             cells.minutes.prune(before)
             for day in [d for d in cells.days if d < oldest_day]:
                 del cells.days[day]
+        for days in state.district_days.values():
+            for day in [d for d in days if d < oldest_day]:
+                del days[day]
         for series in state.districts.values():
             series.prune(before)
 

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cashless.eventtime import MINUTE, TREND_DAYS, WINDOWS, least_squares_slope, local_day
+from cashless.eventtime import MINUTE, WINDOWS, daily_trend, local_day
 from cashless.metrics import METRICS, MetricValues, cap_sources
 from cashless.taxonomy import Taxonomy
 from streams.ledger import PaymentLedger
@@ -67,13 +67,7 @@ def current_values(
                     values.set(
                         "cashless_noncash_value_ratio", amount_noncash / amount_all, **labels
                     )
-            today = local_day(stream_time)
-            points = [
-                (day, noncash / n)
-                for day, (n, noncash) in cells.days.items()
-                if today - TREND_DAYS <= day < today and n >= settings.min_cell
-            ]
-            slope = least_squares_slope(points)
+            slope = daily_trend(cells.days, local_day(stream_time), settings.min_cell)
             if slope is not None:
                 values.set(
                     "cashless_adoption_trend_per_day", slope, channel=channel, segment=segment
@@ -96,6 +90,8 @@ def _city(values: MetricValues, settings: ExportSettings, view: GlobalView) -> N
     for window, (n, noncash) in city.items():
         if n >= settings.min_cell:
             values.set("cashless_city_noncash_ratio", noncash / n, window=window)
+    if view.stream_time is not None:
+        _district_trends(values, settings, view.district_days(), local_day(view.stream_time))
     holders = view.holders()
     districts = settings.taxonomy.districts
     for district, count in holders.items():
@@ -116,6 +112,26 @@ def _city(values: MetricValues, settings: ExportSettings, view: GlobalView) -> N
         values.set("cashless_stream_time_seconds", view.stream_time)
     values.set("cashless_goal_ratio", settings.noncash_goal, goal="noncash")
     values.set("cashless_goal_ratio", settings.accounts_goal, goal="epayment_accounts")
+
+
+def _district_trends(
+    values: MetricValues,
+    settings: ExportSettings,
+    district_days: dict[str, dict[int, list[int]]],
+    today: int,
+) -> None:
+    city: dict[int, list[int]] = {}
+    for district, days in district_days.items():
+        slope = daily_trend(days, today, settings.min_cell)
+        if slope is not None:
+            values.set("cashless_district_adoption_trend_per_day", slope, district=district)
+        for day, (n, noncash) in days.items():
+            total = city.setdefault(day, [0, 0])
+            total[0] += n
+            total[1] += noncash
+    slope = daily_trend(city, today, settings.min_cell)
+    if slope is not None:
+        values.set("cashless_city_adoption_trend_per_day", slope)
 
 
 class MetricsCollector(Collector):

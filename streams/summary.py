@@ -33,6 +33,7 @@ class PartitionSummary(msgspec.Struct, frozen=True, kw_only=True):
     end: int | None = None
     stream_time: float | None = None
     districts: dict[str, dict[str, list[int]]] = msgspec.field(default_factory=dict)
+    district_days: dict[str, dict[int, list[int]]] = msgspec.field(default_factory=dict)
     holders: dict[str, int] = msgspec.field(default_factory=dict)
     rejected: dict[str, int] = msgspec.field(default_factory=dict)
     duplicates: int = 0
@@ -58,7 +59,14 @@ def summarise_payments(ledger: PaymentLedger, partition: int, end: int | None) -
             sums = {w: list(series.window(w, end // MINUTE)) for w in WINDOWS}
             if any(s[0] for s in sums.values()):
                 districts[district] = sums
-    return _summary("payments", partition, meta, end=end, districts=districts)
+    district_days = {
+        district: {day: list(counts) for day, counts in days.items()}
+        for district, days in ledger.district_days(partition).items()
+        if days
+    }
+    return _summary(
+        "payments", partition, meta, end=end, districts=districts, district_days=district_days
+    )
 
 
 def summarise_accounts(ledger: AccountLedger, partition: int) -> PartitionSummary:
@@ -120,6 +128,18 @@ class GlobalView:
                 for window, (n, noncash) in windows.items():
                     into[window][0] += n
                     into[window][1] += noncash
+        return merged
+
+    def district_days(self) -> dict[str, dict[int, list[int]]]:
+        """Count and non-cash count per district and local day, summed over partitions."""
+        merged: dict[str, dict[int, list[int]]] = {}
+        for summary in self.summaries("payments"):
+            for district, days in summary.district_days.items():
+                into = merged.setdefault(district, {})
+                for day, (n, noncash) in days.items():
+                    total = into.setdefault(day, [0, 0])
+                    total[0] += n
+                    total[1] += noncash
         return merged
 
     def holders(self) -> dict[str, int]:
