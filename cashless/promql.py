@@ -186,9 +186,7 @@ def district_projection(*, as_date: bool) -> str:
 
 def city_projection(*, as_date: bool) -> str:
     """When the city's 30-day share reaches the non-cash goal at its current trend."""
-    return _projection(
-        CITY_SHARE, CITY_TREND, GOAL_NONCASH, "", as_date=as_date
-    )
+    return _projection(CITY_SHARE, CITY_TREND, GOAL_NONCASH, "", as_date=as_date)
 
 
 def coverage_projection(*, as_date: bool) -> str:

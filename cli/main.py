@@ -16,6 +16,7 @@ from cli.dashboards import dashboards_group
 from cli.demo import demo
 from cli.gateway import gateway
 from cli.replay import replay_command
+from cli.report import report_command
 from cli.simulate import simulate
 from cli.stack import stack
 from cli.worker import worker_command
@@ -48,6 +49,7 @@ for command in (
     worker_command,
     simulate,
     replay_command,
+    report_command,
     gateway,
     dashboards_group,
 ):

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cashless.anonymise import AnonymiserSettings, pseudonym_key
+from cashless.durations import parse_duration
 from cashless.errors import ConfigError
 from cashless.schema import DEFAULT_CLOCK_SKEW_SECONDS
 from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
@@ -38,7 +39,6 @@ from producers.simulate.model import SimulationConfig, Simulator
 from producers.simulate.outputs import FileOutput, KafkaOutput, Output, Tally, beside, summary
 from producers.simulate.pacing import (
     live_start,
-    parse_duration,
     parse_end,
     parse_rate,
     run_history,

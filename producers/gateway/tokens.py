@@ -40,7 +40,8 @@ from pathlib import Path
 
 import msgspec
 
-from cashless.errors import CashlessError
+from cashless import durations
+from cashless.errors import CashlessError, ConfigError
 
 __all__ = [
     "DEFAULT_TOKENS_FILE",
@@ -62,8 +63,6 @@ FILE_VERSION = 1
 _SOURCE = re.compile(r"[a-z0-9-]{1,64}")
 _TOKEN_ID = re.compile(r"[0-9a-f]{8}")
 _MAX_TOKEN_LENGTH = 256
-_DURATION = re.compile(r"([1-9][0-9]{0,5})([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # Compared against when a token names no known id, so both paths do the same work.
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
 
@@ -107,13 +106,11 @@ _encoder = msgspec.json.Encoder()
 
 
 def parse_duration(text: str) -> timedelta:
-    """A lifetime such as `90s`, `15m`, `12h`, `30d` or `8w`: a positive whole number, a unit."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise TokenError(
-            f"{text!r} is not a duration: use a whole number and one of s, m, h, d, w (e.g. 30d)"
-        )
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    """A lifetime such as `90s`, `15m`, `12h`, `30d` or `8w`: a positive number and a unit."""
+    try:
+        return timedelta(seconds=durations.parse_duration(text, unit_required=True))
+    except ConfigError as exc:
+        raise TokenError(str(exc)) from None
 
 
 def _parse_time(text: str, token_id: str) -> float:

@@ -22,7 +22,6 @@ from producers.token_bucket import TokenBucket
 
 __all__ = [
     "live_start",
-    "parse_duration",
     "parse_end",
     "parse_rate",
     "run_history",
@@ -33,9 +32,7 @@ _LIVE_SILENT_AFTER = 600.0  # without a duration, a silent source stops after te
 _LIVE_TICK = 0.1  # seconds of events per live batch
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|m|min|h|hour))?\s*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _PER_SECOND = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
-_SECONDS = {None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 
 # Told how far the run got: (days done, events written).
 Advance = Callable[[int, int], None]
@@ -47,14 +44,6 @@ def parse_rate(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise ConfigError(f"rate {text!r} is not like 200/s, 12000/m or 36000/h")
     return float(match.group(1)) / _PER_SECOND[match.group(2)]
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from `90`, `90s`, `10m`, `2h` or `1d`."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"duration {text!r} is not like 90s, 10m, 2h or 1d")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
 def parse_end(text: str | None, now: float) -> datetime:

@@ -304,7 +304,7 @@ def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "0d", "-1d", "30", "d", "1.5h", "30 days", "1y"])
+@pytest.mark.parametrize("text", ["", "0d", "-1d", "30", "d", "30 days", "1y"])
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(TokenError, match="not a duration"):
         parse_duration(text)

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cashless.durations import parse_duration
 from cashless.errors import ConfigError
 from cashless.eventtime import least_squares_slope, local_day
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, encode, encode_batch
@@ -29,7 +30,7 @@ from producers.ground_truth import expected_metrics
 from producers.simulate.calibration import DAY, HANOI
 from producers.simulate.faults import BadRecord, Emission
 from producers.simulate.model import SimulationConfig, Simulator
-from producers.simulate.pacing import parse_duration, parse_rate
+from producers.simulate.pacing import parse_rate
 from producers.simulate.truth import ground_truth
 from producers.token_bucket import TokenBucket
 
