@@ -38,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.queries import all_expressions
 from ops.stack import local_prometheus_config
+from reports.projection import HANOI
 from tests.conftest import ROOT, RunningStack, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -98,6 +99,8 @@ class Scenario:
     truth: dict[Series, float]
     stalled: frozenset[Segment]
     below_goal: frozenset[Segment]
+    data: Path
+    """Where the run's taxonomy files are (the report reads them as the worker does)."""
 
     def value(self, name: str, **labels: str) -> float:
         """The true value of one series."""
@@ -254,7 +257,7 @@ def _simulate(stack: RunningStack, data: Path, prefix: str) -> Scenario:
     goal = truth["cashless_goal_ratio", (("goal", "noncash"),)]
     below = frozenset(s for s, share in shares.items() if share < goal)
     stalled = frozenset(s for s in below if s in trends and trends[s] < TREND_THRESHOLD)
-    return Scenario(truth=truth, stalled=stalled, below_goal=below)
+    return Scenario(truth=truth, stalled=stalled, below_goal=below, data=data)
 
 
 @pytest.fixture(scope="module")
@@ -535,3 +538,160 @@ def test_a_stall_reaches_alertmanager_and_a_saturated_segment_does_not(
         return _states(_alertmanager_alerts(alertmanager, run_id), "CashlessBelowGoal")
 
     assert _eventually(below_goal, expected, timeout=60) == expected
+
+
+# -- the report draws the same picture -------------------------------------------------------------
+
+
+def _labelled(name: str, **labels: str) -> Series:
+    return name, tuple(sorted(labels.items()))
+
+
+def _expected_days(share: float, trend: float | None, goal: float) -> float | str:
+    """What the projection must say, from the ground truth alone."""
+    if share >= goal:
+        return "reached"
+    if trend is None:
+        return "no_trend"
+    if trend <= 0:
+        return "not_at_trend"
+    return (goal - share) / trend
+
+
+def _check_projection(where: str, got: dict[str, Any], expected: float | str, base: float) -> None:
+    if isinstance(expected, str):
+        assert got["status"] == expected, f"{where}: {got} != {expected}"
+        return
+    assert got["status"] == "projected", f"{where}: {got}"
+    assert abs(got["days"] - expected) < 1e-6, f"{where}: {got['days']} != {expected}"
+    day = datetime.fromtimestamp(base + 86_400 * expected, HANOI).date().isoformat()
+    assert got["date"] == day, f"{where}: {got['date']} != {day}"
+
+
+def test_the_report_equals_the_ground_truth_and_lists_the_alerts_alertmanager_holds(
+    running_stack: RunningStack,
+    scenario: Scenario,
+    alerting_prometheus: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    _, run_id = alerting_prometheus
+    alertmanager = running_stack.alertmanager_url
+    stall = _eventually(
+        lambda: _states(_alertmanager_alerts(alertmanager, run_id), "CashlessAdoptionStalled"),
+        {STALLED: "active"},
+        timeout=90,
+    )
+    assert stall == {STALLED: "active"}, "the stall alert is held by Alertmanager"
+    out = tmp_path / "report"
+    env = _environment(running_stack, scenario.data)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "cli", "report", "--out", str(out)),
+            *("--prometheus-url", running_stack.prometheus_url),
+            *("--alertmanager-url", alertmanager, "--format", "html,png,pdf,json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    # what Alertmanager's own page lists by default: active, neither silenced nor inhibited
+    shown = {"active": "true", "silenced": "false", "inhibited": "false"}
+    held = httpx.get(f"{alertmanager}/api/v2/alerts", params=shown, timeout=10).json()
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    for name in ("index.html", "report.pdf", "headline.png", "segments.png", "alerts.png"):
+        assert (out / name).stat().st_size > 1000, name
+
+    truth = scenario.truth
+    figures: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {
+        (f["section"], f["name"], tuple(sorted(f["labels"].items()))): f["value"]
+        for f in report["figures"]
+    }
+
+    def figure(section: str, name: str, **labels: str) -> Any:
+        return figures.get((section, name, tuple(sorted(labels.items()))))
+
+    def near(got: Any, want: float, where: str) -> None:
+        assert got is not None, f"{where}: absent, want {want}"
+        assert abs(got - want) < 1e-9, f"{where}: {got} != {want}"
+
+    # the headline
+    city = truth[_labelled("cashless_city_noncash_ratio", window="30d")]
+    near(figure("headline", "city_noncash_share"), city, "city share")
+    coverage = truth[_labelled("cashless_city_epayment_account_ratio")]
+    near(figure("headline", "city_account_coverage"), coverage, "city coverage")
+    goal = truth[_labelled("cashless_goal_ratio", goal="noncash")]
+    near(figure("headline", "goal_noncash"), goal, "goal")
+    stream_time = truth[_labelled("cashless_stream_time_seconds")]
+    city_trend = truth.get(_labelled("cashless_city_adoption_trend_per_day"))
+    _check_projection(
+        "city",
+        report["projections"]["city_noncash"],
+        _expected_days(city, city_trend, goal),
+        stream_time,
+    )
+    # every segment and district, and the suppressed ones absent
+    segments = {
+        (dict(labels)["channel"], dict(labels)["segment"]): value
+        for (name, labels), value in truth.items()
+        if name == "cashless_noncash_ratio" and dict(labels)["window"] == "30d"
+    }
+    reported = {
+        (dict(labels)["channel"], dict(labels)["segment"]): value
+        for (section, name, labels), value in figures.items()
+        if (section, name) == ("segments", "noncash_share_30d")
+    }
+    assert reported.keys() == segments.keys()
+    for (channel, segment), share in segments.items():
+        near(reported[channel, segment], share, f"{channel}/{segment}")
+        trend = truth.get(
+            _labelled("cashless_adoption_trend_per_day", channel=channel, segment=segment)
+        )
+        if trend is not None:
+            near(
+                figure("segments", "trend_per_day", channel=channel, segment=segment),
+                trend,
+                segment,
+            )
+        _check_projection(
+            f"{channel}/{segment}",
+            report["projections"]["segments"][f"{channel}:{segment}"],
+            _expected_days(share, trend, goal),
+            stream_time,
+        )
+    districts = {
+        dict(labels)["district"]: value
+        for (name, labels), value in truth.items()
+        if name == "cashless_district_noncash_ratio" and dict(labels)["window"] == "30d"
+    }
+    for district, share in districts.items():
+        near(figure("districts", "noncash_share_30d", district=district), share, district)
+        trend = truth.get(_labelled("cashless_district_adoption_trend_per_day", district=district))
+        _check_projection(
+            district,
+            report["projections"]["districts"][district],
+            _expected_days(share, trend, goal),
+            stream_time,
+        )
+    for (name, labels), value in truth.items():
+        if name == "cashless_epayment_account_ratio":
+            near(figure("districts", "account_coverage", **dict(labels)), value, str(labels))
+        if name == "cashless_events_rejected_total":
+            near(figure("quality", "rejected", **dict(labels)), value, str(labels))
+    near(
+        figure("quality", "duplicates"), truth[_labelled("cashless_events_duplicate_total")], "dup"
+    )
+    near(figure("quality", "late"), truth[_labelled("cashless_events_late_total")], "late")
+    districts_csv = (scenario.data / "districts.csv").read_text("utf-8").splitlines()[1:]
+    every_district = {line.split(",")[0] for line in districts_csv if line}
+    assert set(report["suppressed"]["districts"]) == every_district - set(districts)
+
+    # the alerts are those Alertmanager holds
+    def keyed(alerts: list[dict[str, Any]]) -> set[tuple[tuple[str, str], ...]]:
+        return {tuple(sorted(a["labels"].items())) for a in alerts}
+
+    assert keyed(report["alerts"]) == keyed(held)
+    assert any(a["name"] == "CashlessAdoptionStalled" for a in report["alerts"])
