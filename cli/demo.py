@@ -2,7 +2,8 @@
 
 It brings the local stack up, loads 30 days of simulated history into Kafka (so every window and
 trend has data), starts a stream worker, then keeps the simulator sending at a live rate, and
-prints where to look and a status line until stopped (Ctrl-C, SIGTERM or `--duration`). The
+prints where to look and a status line until stopped (Ctrl-C, SIGTERM or `--duration`). Every
+minute it rewrites the report (`cashless report`) into the stack's `report/` directory. The
 worker and the simulator stop with it; the stack keeps running until `cashless stack down`.
 """
 
@@ -31,6 +32,7 @@ from ops.stack import Stack
 __all__ = ["demo", "run_demo"]
 
 _CASHLESS = [sys.executable, "-m", "cli"]
+_REPORT_EVERY = 60.0  # seconds
 
 
 @click.command()
@@ -104,6 +106,13 @@ def run_demo(
         nonlocal stopping
         stopping = True
 
+    report_dir = stack.data_dir / "report"
+    report_args = [
+        *("report", "--out", str(report_dir), "--prometheus-url", statuses[1].url),
+        *("--alertmanager-url", statuses[2].url),
+    ]
+    report: subprocess.Popen[bytes] | None = None
+    reported_at = -_REPORT_EVERY
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         processes["worker"] = _start(
@@ -120,6 +129,8 @@ def run_demo(
             f"  Alertmanager     {statuses[2].url}\n"
             f"  Kafka            {kafka}   (topics payments.events, payments.accounts, "
             "payments.dlq)\n"
+            f"  report           {(report_dir / 'index.html').resolve().as_uri()}   "
+            "(rewritten every minute)\n"
             f"  logs             {directory}/\n"
             "Stop with Ctrl-C; the stack keeps running until `cashless stack down`.\n"
         )
@@ -131,12 +142,19 @@ def run_demo(
                         f"the {name} exited with status {process.returncode}; "
                         f"see {directory / (name + '.log')}"
                     )
+            if (report is None or report.poll() is not None) and (
+                time.monotonic() - reported_at >= _REPORT_EVERY
+            ):
+                report = _start(report_args, worker_env, directory)
+                reported_at = time.monotonic()
             say(_status_line(metrics_url))
             time.sleep(5)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if report is not None and report.poll() is None:
+            report.wait(timeout=60)
         for process in reversed(processes.values()):
             if process.poll() is None:
                 process.terminate()
