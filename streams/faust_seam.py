@@ -46,6 +46,7 @@ __all__ = [
     "TESTED",
     "Consumer",
     "Transport",
+    "consumer_position",
     "databases_open",
     "flow_state",
     "offset_key",
@@ -185,6 +186,16 @@ def flow_state(consumer: Any, tp: TP) -> dict[str, Any]:
         "read offset": consumer._read_offset.get(tp),
         "committed": consumer._committed_offset.get(tp),
     }
+
+
+def consumer_position(consumer: Any, tp: TP) -> int | None:
+    """The next offset the consumer will read of `tp`: after its last read, else its committed
+    offset; None before it knows either."""
+    read = consumer._read_offset.get(tp)
+    if read is not None:
+        return int(read) + 1
+    committed = consumer._committed_offset.get(tp)
+    return None if committed is None else int(committed)
 
 
 # -- the assumptions, checked ----------------------------------------------------------------------

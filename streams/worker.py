@@ -43,6 +43,7 @@ from streams.dead_letters import DeadLetters
 from streams.exchange import SummaryExchange
 from streams.faust_seam import persisted_offsets, seam_problems, tables_dir
 from streams.heap import RELEASE_SECONDS, release_free_memory
+from streams.lag import ConsumerLag
 from streams.ledger import PaymentLedger
 from streams.local_store import LocalStore, SharedMemoryOptions
 from streams.metrics import ExportSettings, MetricsCollector, current_values
@@ -106,6 +107,7 @@ class Worker:
             ),
         }
         self.progress = ProgressWatch(self.app, self.topics.inputs, self._last_applied)
+        ConsumerLag(self._consumer, set(self.topics.inputs), self.registry)
         self._wire()
 
     def _applier(
@@ -136,6 +138,10 @@ class Worker:
     def owned(self, topic: str) -> set[int]:
         """The partitions of `topic` this worker owns now."""
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    def _consumer(self) -> Any:
+        """The Faust consumer (it reads the input topics for this worker's agents)."""
+        return self.app.consumer
 
     def _held(self, topic: str, ledger: PaymentLedger | AccountLedger) -> list[int]:
         """The partitions of `topic` this worker owns and `ledger` holds state for, in order."""

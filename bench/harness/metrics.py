@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from cashless.metrics import METRICS
+
 __all__ = [
     "Series",
     "applied_payments",
@@ -47,7 +49,7 @@ def samples(text: str) -> dict[Series, float]:
     found: dict[Series, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if not sample.name.endswith("_created"):
+            if sample.name in METRICS:  # the contract's series (not the consumer lag)
                 found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
     return found
 

@@ -25,6 +25,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from prometheus_client.parser import text_string_to_metric_families
 
+from cashless.metrics import METRICS
 from tests.conftest import ROOT, RunningStack, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -133,7 +134,7 @@ class WorkerProcess:
         samples: dict[Series, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if not sample.name.endswith("_created"):
+                if sample.name in METRICS:  # the contract's series (not the consumer lag)
                     samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
         return samples
 
@@ -237,6 +238,17 @@ def test_one_worker_equals_the_ground_truth(
 ) -> None:
     workers.append(WorkerProcess(running_stack, small, f"one-{uuid.uuid4().hex[:6]}", tmp_path))
     wait_equal(workers, small.truth, timeout=180)
+    # caught up: the consumer lag of each of the 24 input partitions it owns reads 0
+    text = httpx.get(f"http://127.0.0.1:{workers[0].port}/metrics", timeout=5).text
+    lag = {
+        (sample.labels["topic"], sample.labels["partition"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "cashless_consumer_lag_records"
+    }
+    assert {topic for topic, _ in lag} == set(workers[0].topics)
+    assert len(lag) == 24
+    assert set(lag.values()) == {0.0}
 
 
 @pytest.mark.parametrize(
