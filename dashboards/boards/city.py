@@ -8,6 +8,8 @@ from cashless.promql import (
     PROJECTION_TEXTS,
     STALL_TREND_PER_DAY,
     below_goal,
+    city_projection,
+    coverage_projection,
     projection,
     stalled,
     stalled_trend,
@@ -93,6 +95,27 @@ def city_overview() -> Board:
         unit="percentunit",
         ratio=True,
         goal=f"vector({GOAL_ACCOUNTS})",
+    )
+
+    board.stat(
+        "City share reaches the goal on",
+        "The date the city's 30-day non-cash share reaches the goal if it keeps its trend (the "
+        "slope of the daily city share over the last 30 days of event time). The programme's "
+        "deadline is the end of 2025.",
+        Query(city_projection(as_date=True)),
+        unit="time:YYYY-MM-DD",
+        mappings=PROJECTION_TEXTS,
+        graph=False,
+    )
+    board.stat(
+        "Account coverage reaches the goal on",
+        "The date e-payment account coverage reaches the goal at the pace it moved over the "
+        "last 30 days Prometheus holds (coverage is state, not an event-time window); 'no "
+        "trend yet' until Prometheus holds a day of it.",
+        Query(coverage_projection(as_date=True)),
+        unit="time:YYYY-MM-DD",
+        mappings=PROJECTION_TEXTS,
+        graph=False,
     )
 
     board.row("Segments")

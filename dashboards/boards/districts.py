@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from cashless.promql import GOAL_ACCOUNTS, GOAL_NONCASH, selector
+from cashless.promql import (
+    GOAL_ACCOUNTS,
+    GOAL_NONCASH,
+    PROJECTION_TEXTS,
+    district_projection,
+    selector,
+)
 from dashboards.boards.segments import WINDOWS
 from dashboards.panels import Board, Column, Query
 
@@ -124,5 +130,25 @@ def districts() -> Board:
         unit="percentunit",
         ratio=True,
         goal=f"vector({GOAL_ACCOUNTS})",
+    )
+    board.table(
+        "When each district reaches the goal",
+        "For each district, the date its 30-day non-cash share (all channels) reaches the goal "
+        "if it keeps its trend (the slope of its daily share over the last 30 days of event "
+        "time), and how many days that is from the newest event. The programme's deadline is "
+        "the end of 2025.",
+        [
+            (
+                Query(district_projection(as_date=True), instant=True, table=True),
+                Column("Reaches the goal on", "time:YYYY-MM-DD", PROJECTION_TEXTS),
+            ),
+            (
+                Query(district_projection(as_date=False), instant=True, table=True),
+                Column("Days from now", "suffix: days", PROJECTION_TEXTS),
+            ),
+        ],
+        keys=["district"],
+        sort_by="Days from now",
+        width=24,
     )
     return board

@@ -117,6 +117,67 @@ def pipeline_health() -> Board:
         width=8,
     )
 
+    board.timeseries(
+        "Consumer lag per worker and partition",
+        "Kafka records of each input partition that its worker has not read yet. Near 0 when "
+        "the workers keep up; a line that keeps rising means a worker falls behind.",
+        [
+            Query(
+                "max by (instance, topic, partition) (cashless_consumer_lag_records)",
+                legend="{{instance}} {{topic}}/{{partition}}",
+            )
+        ],
+        unit="short",
+        width=24,
+    )
+
+    board.row("Gateway")
+    board.timeseries(
+        "Gateway answers per second, by status",
+        "HTTP requests the gateway answered per second, by route and status code: 2xx "
+        "accepted, 4xx refused (bad token, invalid items, rate limit), 5xx its own or Kafka's "
+        "trouble.",
+        [
+            Query(
+                "sum by (endpoint, status) "
+                "(rate(cashless_gateway_requests_total[$__rate_interval]))",
+                legend="{{endpoint}} {{status}}",
+                may_be_empty=True,
+            )
+        ],
+        unit="reqps",
+        stack=True,
+        width=8,
+    )
+    board.timeseries(
+        "Gateway latency, 99th percentile",
+        "Time to answer a request, 99th percentile over the interval, by route.",
+        [
+            Query(
+                "histogram_quantile(0.99, sum by (endpoint, le) "
+                "(rate(cashless_gateway_request_duration_seconds_bucket[$__rate_interval])))",
+                legend="{{endpoint}}",
+                may_be_empty=True,
+            )
+        ],
+        unit="s",
+        width=8,
+    )
+    board.timeseries(
+        "Events accepted by the gateway per second",
+        "Events the gateway accepted and Kafka acknowledged, per second, by kind (payments "
+        "or account events).",
+        [
+            Query(
+                "sum by (kind) (rate(cashless_gateway_events_accepted_total[$__rate_interval]))",
+                legend="{{kind}}",
+                may_be_empty=True,
+            )
+        ],
+        unit="cps",
+        width=8,
+    )
+
     board.row("Sources")
     board.bars(
         "Source silence in event time",
