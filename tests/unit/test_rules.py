@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics import MetricWrapperBase
 
 from cashless.eventtime import WINDOWS
-from cashless.metrics import METRICS
+from cashless.metrics import METRICS as WORKER_METRICS
+from producers.gateway.metrics import GatewayMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "ops" / "prometheus" / "rules"
@@ -23,6 +26,36 @@ PROMETHEUS_YML = ROOT / "ops" / "prometheus" / "prometheus.yml"
 # Metric names that recording rules derive rather than take from contract 2 (stream time
 # minus a source's newest event time).
 DERIVED_METRICS = {"cashless_last_event_lag_seconds"}
+
+
+def _gateway_metrics() -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """The gateway's exported names, as contract 2 lists the workers': read from its container."""
+    found: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+    for metric in vars(GatewayMetrics(CollectorRegistry())).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        kind, name, labels = str(metric._type), metric._name, tuple(metric._labelnames)
+        if kind == "counter":
+            found[f"{name}_total"] = (kind, metric._documentation, labels)
+        elif kind == "histogram":
+            for suffix, extra in (("_bucket", ("le",)), ("_sum", ()), ("_count", ())):
+                found[name + suffix] = (kind, metric._documentation, labels + extra)
+        else:
+            found[name] = (kind, metric._documentation, labels)
+    return found
+
+
+# Every name Prometheus scrapes from the project: the workers' contract 2, the gateway's own, and
+# the workers' consumer lag (its name and labels agreed in issue 17 for the workers to export).
+METRICS = {
+    **_gateway_metrics(),
+    "cashless_consumer_lag_records": (
+        "gauge",
+        "Records not yet consumed, per topic and partition.",
+        ("topic", "partition"),
+    ),
+    **WORKER_METRICS,
+}
 # The values of `goal` (contract 2: "the targets (noncash, epayment_accounts)").
 GOALS = {"noncash", "epayment_accounts"}
 # Labels every scraped series carries besides its own.
@@ -171,6 +204,30 @@ def test_every_alert_has_for_severity_and_plain_annotations(name: str) -> None:
         annotations = rule.get("annotations", {})
         assert len(annotations.get("summary", "")) >= 20, f"{name}: summary"
         assert len(annotations.get("description", "")) >= 100, f"{name}: description"
+
+
+RUNBOOK = ROOT / "docs" / "RUNBOOK.md"
+GRAFANA_BOARD = re.compile(r"^http://127\.0\.0\.1:3000/d/[a-z0-9{}$ .\"-]+$")
+
+
+def runbook_anchors() -> set[str]:
+    """GitHub's anchors for the `##` headings of docs/RUNBOOK.md: lower case, spaces to dashes."""
+    headings = re.findall(r"^## (.+)$", RUNBOOK.read_text("utf-8"), flags=re.MULTILINE)
+    return {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("name", alert_names())
+def test_every_alert_links_its_runbook_section_and_dashboard(name: str) -> None:
+    for rule in (r for r in alerts() if r["alert"] == name):
+        annotations = rule.get("annotations", {})
+        path, _, anchor = str(annotations.get("runbook_url", "")).partition("#")
+        assert path == "docs/RUNBOOK.md", f"{name}: runbook_url"
+        assert anchor in runbook_anchors(), f"{name}: no section #{anchor} in docs/RUNBOOK.md"
+        assert GRAFANA_BOARD.match(str(annotations.get("dashboard_url", ""))), f"{name}: board"
+
+
+def test_runbook_has_no_section_without_an_alert() -> None:
+    assert runbook_anchors() == {name.lower() for name in alert_names()}
 
 
 def test_alert_names_are_unique_and_prefixed() -> None:
