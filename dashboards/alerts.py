@@ -20,12 +20,14 @@ from cashless.promql import STALL_TREND_PER_DAY, stalled
 from dashboards.boards.city import city_overview
 from dashboards.panels import DATASOURCE_UID
 
-__all__ = ["FOLDER_TITLE", "FOLDER_UID", "RULE_GROUP", "alert_rules"]
+__all__ = ["FOLDER_TITLE", "FOLDER_UID", "RULE_GROUP", "RUNBOOK", "alert_rules"]
 
 FOLDER_UID = "cashless-monitor"
 FOLDER_TITLE = "Cashless Monitor"
 RULE_GROUP = "cashless-adoption"
 _EXPRESSIONS = "__expr__"
+RUNBOOK = "docs/RUNBOOK.md"
+"""Where on-call reads what to check and do: one section per alert, its name in lower case."""
 
 
 def _panel_id(board: dict[str, Any], title: str) -> int:
@@ -86,6 +88,7 @@ def _stalled_adoption() -> alerting.Rule:
                 "description": "The 30-day non-cash share of {{ $labels.channel }} "
                 "{{ $labels.segment }} is below the goal and grew by less than "
                 f"{points} percentage point a day over the last 30 days of event time.",
+                "runbook_url": f"{RUNBOOK}#cashlessadoptionstalled",
                 "__dashboardUid__": str(board["uid"]),
                 "__panelId__": str(_panel_id(board, "Stalled segments")),
             }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -602,6 +603,9 @@ def test_alert_rules_are_complete_provisioning_bodies() -> None:
         assert rule["annotations"]["summary"]
         assert rule["annotations"]["description"]
         assert rule["annotations"]["__dashboardUid__"] in EXPECTED_UIDS
+        path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        sections = re.findall(r"^## (.+)$", (ROOT / path).read_text("utf-8"), flags=re.MULTILINE)
+        assert anchor in {section.lower() for section in sections}, rule["title"]
 
 
 def test_compose_grafana_loads_the_generated_dashboards_into_the_folder() -> None:
