@@ -13,6 +13,7 @@ substitutes concrete values when the expressions are run outside Grafana.
 from __future__ import annotations
 
 __all__ = [
+    "ACCOUNTS_GOAL",
     "CITY_COVERAGE",
     "CITY_SHARE",
     "CITY_TREND",
@@ -26,6 +27,7 @@ __all__ = [
     "GOAL_NONCASH",
     "GOAL_REACHED",
     "LATE",
+    "NONCASH_GOAL",
     "NOT_AT_THIS_TREND",
     "NO_TREND_YET",
     "PROJECTION_TEXTS",
@@ -57,8 +59,11 @@ STALL_TREND_PER_DAY = 0.0003
 month) is stalled: at that pace a segment 10 points short needs a year or more. The same
 threshold as the CashlessAdoptionStalled alert in ops/prometheus/rules/cashless.yml."""
 
-GOAL_NONCASH = 'scalar(max(cashless_goal_ratio{goal="noncash"}))'
-GOAL_ACCOUNTS = 'scalar(max(cashless_goal_ratio{goal="epayment_accounts"}))'
+NONCASH_GOAL = 'max(cashless_goal_ratio{goal="noncash"})'
+ACCOUNTS_GOAL = 'max(cashless_goal_ratio{goal="epayment_accounts"})'
+"""The goals as one series each: what panels colour against and draw as their goal line."""
+GOAL_NONCASH = f"scalar({NONCASH_GOAL})"
+GOAL_ACCOUNTS = f"scalar({ACCOUNTS_GOAL})"
 STREAM_TIME = "scalar(max(cashless_stream_time_seconds))"
 
 # What the views show (the Grafana panels and the report run these same expressions).

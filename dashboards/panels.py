@@ -29,7 +29,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import prometheus as prometheus_models
 
-from cashless.promql import DEFAULT_GOAL
+from cashless.promql import DEFAULT_GOAL, NONCASH_GOAL
 
 __all__ = [
     "DATASOURCE_UID",
@@ -43,6 +43,7 @@ _DATASOURCE = models.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 _REF_IDS = "ABCDEFGHIJ"
 
 _RED, _GREEN = "red", "green"
+GOAL_LEGEND = "goal"
 
 _AnyPanel = (
     timeseries_builders.Panel
@@ -143,6 +144,13 @@ class Board:
         self._titles: set[str] = set()
         self.may_be_empty: dict[tuple[str, str], bool] = {}
         """(panel title, refId) → whether no series is a normal answer for that query."""
+        self._names: dict[str, Mapping[str, str]] = {}
+
+    def show_names(self, label: str, names: Mapping[str, str]) -> None:
+        """Show the values of `label` by these names (slug → name) on every later panel: as
+        the series' display names where a query's legend is that label, as value mappings
+        where a table has it as a column."""
+        self._names[label] = dict(names)
 
     # -- template variables ----------------------------------------------------------------------
 
@@ -217,19 +225,20 @@ class Board:
         *,
         unit: str,
         ratio: bool = False,
-        goal: str | None = None,
+        goal: str = NONCASH_GOAL,
+        goal_line: bool = False,
         steps: Sequence[tuple[float | None, str]] | None = None,
         stack: bool = False,
         width: int = 12,
         height: int = 8,
     ) -> None:
-        """A graph over time; with `ratio`, 0–100% and a dashed goal line.
+        """A graph over time; with `ratio`, 0–100% coloured against `goal` (see `_follow_goal`).
 
-        `goal` is a PromQL expression for the goal series, drawn as a dashed green line next to
-        the data. The threshold `steps` (the default goal for ratios) are drawn as dashed lines.
+        With `goal_line`, the `goal` series is drawn as a dashed green line next to the data.
+        Threshold `steps` with more than one step are drawn as dashed lines.
         """
         targets = list(queries)
-        if goal is not None:
+        if goal_line:
             targets.append(Query(goal, legend="goal"))
         panel = (
             timeseries_builders.Panel()
@@ -257,6 +266,8 @@ class Board:
         if steps is None:
             steps = [(None, _RED), (DEFAULT_GOAL, _GREEN)] if ratio else [(None, _GREEN)]
         panel.thresholds(_steps(*steps))
+        if ratio:
+            self._follow_goal(panel, goal, targets)
         if len(steps) > 1:
             panel.thresholds_style(
                 common_builders.GraphThresholdsStyleConfig().mode(
@@ -265,7 +276,7 @@ class Board:
             )
         if stack:
             panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
-        if goal is not None:
+        if goal_line:
             panel.override_by_name(
                 "goal",
                 [
@@ -287,13 +298,14 @@ class Board:
         *,
         unit: str,
         ratio: bool = False,
+        goal: str = NONCASH_GOAL,
         steps: Sequence[tuple[float | None, str]] | None = None,
         graph: bool = True,
         mappings: Mapping[str, str] | None = None,
         width: int = 6,
         height: int = 6,
     ) -> None:
-        """One big number (the last value), coloured by thresholds; ratios against the goal."""
+        """One big number (the last value), coloured by thresholds; ratios against `goal`."""
         panel = (
             stat_builders.Panel()
             .unit(unit)
@@ -305,8 +317,9 @@ class Board:
             .orientation(common.VizOrientation.AUTO)
             .reduce_options(_reduce_last())
         )
-        self._single_value(panel, ratio, steps, mappings)
-        self._add(panel, title, description, [query], width, height)
+        queries = [query]
+        self._single_value(panel, ratio, steps, mappings, goal, queries)
+        self._add(panel, title, description, queries, width, height)
 
     def gauge(
         self,
@@ -314,11 +327,11 @@ class Board:
         description: str,
         query: Query,
         *,
-        goal: float = DEFAULT_GOAL,
+        goal: str = NONCASH_GOAL,
         width: int = 6,
         height: int = 6,
     ) -> None:
-        """A 0–100% dial with a marker at the goal."""
+        """A 0–100% dial with a marker at `goal`."""
         panel = (
             gauge_builders.Panel()
             .unit("percentunit")
@@ -329,8 +342,9 @@ class Board:
             .orientation(common.VizOrientation.AUTO)
             .reduce_options(_reduce_last())
         )
-        self._single_value(panel, True, [(None, _RED), (goal, _GREEN)], None)
-        self._add(panel, title, description, [query], width, height)
+        queries = [query]
+        self._single_value(panel, True, None, None, goal, queries)
+        self._add(panel, title, description, queries, width, height)
 
     def bars(
         self,
@@ -340,6 +354,7 @@ class Board:
         *,
         unit: str,
         ratio: bool = False,
+        goal: str = NONCASH_GOAL,
         steps: Sequence[tuple[float | None, str]] | None = None,
         width: int = 12,
         height: int = 10,
@@ -357,8 +372,9 @@ class Board:
             .orientation(common.VizOrientation.HORIZONTAL)
             .reduce_options(_reduce_last())
         )
-        self._single_value(panel, ratio, steps, None)
-        self._add(panel, title, description, [query], width, height)
+        queries = [query]
+        self._single_value(panel, ratio, steps, None, goal, queries)
+        self._add(panel, title, description, queries, width, height)
 
     def table(
         self,
@@ -384,6 +400,16 @@ class Board:
             panel.sort_by(
                 [common_builders.TableSortByFieldState().display_name(sort_by).desc(descending)]
             )
+        for key in keys:
+            if key in self._names:
+                panel.override_by_name(
+                    key,
+                    [
+                        models.DynamicConfigValue(
+                            id_val="mappings", value=_value_mappings(self._names[key])
+                        )
+                    ],
+                )
         renames: dict[str, str] = {}
         order: dict[str, int] = {key: index for index, key in enumerate(keys)}
         for index, (_, column) in enumerate(queries):
@@ -431,14 +457,36 @@ class Board:
         ratio: bool,
         steps: Sequence[tuple[float | None, str]] | None,
         mappings: Mapping[str, str] | None,
+        goal: str,
+        queries: list[Query],
     ) -> None:
         if ratio:
             panel.min(0).max(1)
         if steps is None:
             steps = [(None, _RED), (DEFAULT_GOAL, _GREEN)] if ratio else [(None, _GREEN)]
         panel.thresholds(_steps(*steps))
+        if ratio:
+            self._follow_goal(panel, goal, queries)
         if mappings:
             panel.mappings(_value_mappings(mappings))
+
+    @staticmethod
+    def _follow_goal(panel: Any, goal: str, queries: list[Query]) -> None:
+        """Colour against the live `goal` series, not the fixed default: one more query (the
+        last, legend "goal"), and Grafana's "Config from query results" transformation, which
+        takes its value as the threshold step the default goal holds (`threshold1`) and keeps
+        the query itself out of the panel. Without a goal series the default stays."""
+        queries.append(Query(goal, legend=GOAL_LEGEND, instant=True))
+        ref_id = _REF_IDS[len(queries) - 1]
+        panel.with_transformation(
+            models.DataTransformerConfig(
+                id_val="configFromData",
+                options={
+                    "configRefId": ref_id,
+                    "mappings": [{"fieldName": GOAL_LEGEND, "handlerKey": "threshold1"}],
+                },
+            )
+        )
 
     def _add(
         self,
@@ -463,4 +511,10 @@ class Board:
                 raise ValueError(f"panel {title!r}: query {ref_id} is empty")
             panel.with_target(_target(query, ref_id))
             self.may_be_empty[(title, ref_id)] = query.may_be_empty
+            for label, names in self._names.items():
+                if query.legend == f"{{{{{label}}}}}":
+                    for value, name in names.items():
+                        panel.override_by_name(
+                            value, [models.DynamicConfigValue(id_val="displayName", value=name)]
+                        )
         self._builder.with_panel(panel)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from cashless.promql import (
-    GOAL_ACCOUNTS,
-    GOAL_NONCASH,
+    ACCOUNTS_GOAL,
     PROJECTION_TEXTS,
     STALL_TREND_PER_DAY,
     below_goal,
@@ -57,6 +56,7 @@ def city_overview() -> Board:
         "Share of Hanoi's population holding at least one open e-payment account (a person "
         "with two wallets counts once). The marker is the goal: over 50% of the population.",
         Query("cashless_city_epayment_account_ratio"),
+        goal=ACCOUNTS_GOAL,
     )
     board.stat(
         "Number of segments below the goal",
@@ -85,7 +85,7 @@ def city_overview() -> Board:
         [Query("cashless_city_noncash_ratio", legend="{{window}}")],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_NONCASH})",
+        goal_line=True,
     )
     board.timeseries(
         "E-payment account coverage over time",
@@ -94,7 +94,8 @@ def city_overview() -> Board:
         [Query("cashless_city_epayment_account_ratio", legend="coverage")],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_ACCOUNTS})",
+        goal=ACCOUNTS_GOAL,
+        goal_line=True,
     )
 
     board.stat(

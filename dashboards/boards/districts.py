@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from cashless.promql import (
+    ACCOUNTS_GOAL,
     GOAL_ACCOUNTS,
     GOAL_NONCASH,
     PROJECTION_TEXTS,
     district_projection,
     selector,
 )
+from cashless.taxonomy import load_taxonomy
 from dashboards.boards.segments import WINDOWS
 from dashboards.panels import Board, Column, Query
 
@@ -39,6 +41,7 @@ def districts() -> Board:
         "30d",
         "The rolling window of event time the payment shares are computed over.",
     )
+    board.show_names("district", {d.slug: d.name for d in load_taxonomy().districts.values()})
     share = selector("cashless_district_noncash_ratio", _DISTRICT, 'window="$window"')
     coverage = selector("cashless_epayment_account_ratio", _DISTRICT)
     holders = selector("cashless_epayment_account_holders", _DISTRICT)
@@ -62,6 +65,7 @@ def districts() -> Board:
         Query(f"sort_desc(max by (district) ({coverage}))", legend="{{district}}", instant=True),
         unit="percentunit",
         ratio=True,
+        goal=ACCOUNTS_GOAL,
         width=8,
         height=14,
     )
@@ -120,7 +124,7 @@ def districts() -> Board:
         [Query(share, legend="{{district}}")],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_NONCASH})",
+        goal_line=True,
     )
     board.timeseries(
         "E-payment account coverage per district",
@@ -129,7 +133,8 @@ def districts() -> Board:
         [Query(coverage, legend="{{district}}")],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_ACCOUNTS})",
+        goal=ACCOUNTS_GOAL,
+        goal_line=True,
     )
     board.table(
         "When each district reaches the goal",

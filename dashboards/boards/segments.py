@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cashless.promql import (
-    GOAL_NONCASH,
     PROJECTION_TEXTS,
     STALL_TREND_PER_DAY,
     below_goal,
@@ -86,7 +85,7 @@ def _segment_panels(board: Board, channel: str, words: _Words) -> None:
         [Query(share, legend=words.legend)],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_NONCASH})",
+        goal_line=True,
     )
     board.timeseries(
         "Non-cash share by amount",
@@ -96,7 +95,7 @@ def _segment_panels(board: Board, channel: str, words: _Words) -> None:
         [Query(value_share, legend=words.legend)],
         unit="percentunit",
         ratio=True,
-        goal=f"vector({GOAL_NONCASH})",
+        goal_line=True,
     )
 
     board.row("Where adoption is heading")

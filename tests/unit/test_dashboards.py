@@ -29,15 +29,18 @@ from referencing.jsonschema import DRAFT7
 
 from cashless.metrics import METRICS
 from cashless.promql import (
+    ACCOUNTS_GOAL,
     DEFAULT_GOAL,
     GOAL_REACHED,
     NO_TREND_YET,
+    NONCASH_GOAL,
     NOT_AT_THIS_TREND,
     below_goal,
     projection,
     stalled,
     stalled_trend,
 )
+from cashless.taxonomy import load_taxonomy
 from cli.main import cli
 from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
 from dashboards.boards import all_boards
@@ -342,11 +345,27 @@ def test_shares_are_percent_from_0_to_100_with_the_goal_as_threshold() -> None:
         assert (defaults["min"], defaults["max"]) == (0, 1), where
         steps = defaults["thresholds"]["steps"]
         assert steps[0]["value"] is None, where
-        assert {"value": DEFAULT_GOAL, "color": "green"} in steps, where
+        assert steps[1] == {"value": DEFAULT_GOAL, "color": "green"}, where
+        # the colours follow the live goal: "Config from query results" sets step 1
+        # (`threshold1`) from the goal query, the one of the goal this panel's share is about
+        goal = (
+            ACCOUNTS_GOAL
+            if any("epayment_account" in t["expr"] for t in targets)
+            else (NONCASH_GOAL)
+        )
+        configs = [t for t in panel["transformations"] if t["id"] == "configFromData"]
+        assert len(configs) == 1, where
+        options = configs[0]["options"]
+        source = next(t for t in panel["targets"] if t["refId"] == options["configRefId"])
+        assert source["expr"] == goal, where
+        assert source["instant"], where
+        assert options["mappings"] == [
+            {"fieldName": source["legendFormat"], "handlerKey": "threshold1"}
+        ], where
         if panel["type"] == "timeseries":
             assert defaults["custom"]["thresholdsStyle"]["mode"] == "dashed", where
-            legends = [t.get("legendFormat") for t in panel["targets"]]
-            assert "goal" in legends, f"{where}: no goal series"
+            lines = [t for t in panel["targets"] if t["legendFormat"] == "goal" and t["range"]]
+            assert [t["expr"] for t in lines] == [goal], f"{where}: no goal line"
     assert shares >= 15, shares
 
 
@@ -355,8 +374,9 @@ def test_table_columns_have_units_and_the_projection_reads_as_words() -> None:
         if panel["type"] != "table":
             continue
         renamed = panel["transformations"][1]["options"]["renameByName"]
+        keys = set(panel["transformations"][1]["options"]["indexByName"]) - set(renamed)
         overridden = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]}
-        assert set(renamed.values()) == overridden, f"{uid} / {panel['title']}"
+        assert set(renamed.values()) == overridden - keys, f"{uid} / {panel['title']}"
         for target in panel["targets"]:
             assert target["instant"]
             assert target["format"] == "table"
@@ -370,6 +390,27 @@ def test_table_columns_have_units_and_the_projection_reads_as_words() -> None:
             if prop["id"] == "mappings":
                 texts |= {v["text"] for v in prop["value"][0]["options"].values()}
     assert texts == {"goal reached", "not at this trend", "no trend yet"}
+
+
+def test_districts_are_shown_by_the_names_the_taxonomy_writes() -> None:
+    names = {d.slug: d.name for d in load_taxonomy().districts.values()}
+    assert names["hoan-kiem"] == "Hoàn Kiếm"
+    shown = 0
+    for uid, panel in panels():
+        where = f"{uid} / {panel['title']}"
+        overrides = {
+            o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+            for o in panel["fieldConfig"]["overrides"]
+        }
+        if any(t.get("legendFormat") == "{{district}}" for t in panel["targets"]):
+            shown += 1
+            display = {slug: overrides.get(slug, {}).get("displayName") for slug in names}
+            assert display == names, where
+        if panel["type"] == "table" and "district" in json.dumps(panel["transformations"]):
+            shown += 1
+            mapped = overrides["district"]["mappings"][0]["options"]
+            assert {slug: m["text"] for slug, m in mapped.items()} == names, where
+    assert shown >= 6, shown
 
 
 # -- the PromQL ------------------------------------------------------------------------------
