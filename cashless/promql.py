@@ -12,18 +12,22 @@ substitutes concrete values when the expressions are run outside Grafana.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 __all__ = [
     "ACCOUNTS_GOAL",
     "CITY_COVERAGE",
     "CITY_SHARE",
     "CITY_TREND",
     "COVERAGE_TREND",
+    "DAYS_TO_DEADLINE",
     "DEFAULT_GOAL",
     "DISTRICT_COVERAGE",
     "DISTRICT_SHARE",
     "DISTRICT_TREND",
     "DUPLICATES",
     "GOAL_ACCOUNTS",
+    "GOAL_DEADLINE",
     "GOAL_NONCASH",
     "GOAL_REACHED",
     "LATE",
@@ -48,6 +52,15 @@ __all__ = [
     "stalled",
     "stalled_trend",
 ]
+
+GOAL_DEADLINE = date(2025, 12, 31)
+"""The goals' deadline: the end of the programmes to 2025 (the city's digital transformation
+programme, and the national scheme of Decision 1813/QĐ-TTg), the report's default."""
+
+DAYS_TO_DEADLINE = (
+    f"vector(({datetime.combine(GOAL_DEADLINE, time.max, UTC).timestamp():.0f} - time()) / 86400)"
+)
+"""Days from now to the end of the deadline's day (UTC); negative once it has passed."""
 
 DEFAULT_GOAL = 0.5
 """The programme's target (50%), drawn as the threshold line.

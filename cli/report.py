@@ -9,6 +9,7 @@ import click
 
 from cashless.durations import parse_duration
 from cashless.errors import ConfigError
+from cashless.promql import GOAL_DEADLINE
 from cashless.settings import TaxonomySettings
 from cli.common import friendly_errors
 from reports.figures import gather
@@ -16,9 +17,8 @@ from reports.labels import LANGUAGES, Labels
 from reports.sources import Alertmanager, Prometheus
 from reports.writer import FORMATS, write_report
 
-__all__ = ["DEFAULT_DEADLINE", "make_report", "report_command"]
+__all__ = ["make_report", "report_command"]
 
-DEFAULT_DEADLINE = date(2025, 12, 31)
 """The end of the programme whose goals the report measures against."""
 
 
@@ -48,7 +48,7 @@ def _moment(text: str | None) -> datetime:
 
 def _deadline(text: str | None) -> date:
     if text is None:
-        return DEFAULT_DEADLINE
+        return GOAL_DEADLINE
     try:
         return date.fromisoformat(text)
     except ValueError:

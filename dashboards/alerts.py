@@ -80,7 +80,7 @@ def _stalled_adoption() -> alerting.Rule:
         .no_data_state("OK")
         .exec_err_state("Error")
         .is_paused(False)
-        .labels({"severity": "warning", "service": "cashless-monitor"})
+        .labels({"severity": "warning", "area": "adoption", "service": "cashless-monitor"})
         .annotations(
             {
                 "summary": "{{ $labels.channel }} / {{ $labels.segment }}: non-cash share "

@@ -437,6 +437,48 @@ class Board:
         )
         self._add(panel, title, description, [q for q, _ in queries], width, height)
 
+    def alert_list(
+        self, title: str, description: str, *, labels: str, width: int = 24, height: int = 8
+    ) -> None:
+        """The alerts firing or pending now whose labels match `labels` (a selector such as
+        `{area="pipeline"}`): the Prometheus rules through the data source, and Grafana's own."""
+        if not description.strip():
+            raise ValueError(f"panel {title!r} needs a description")
+        if title in self._titles:
+            raise ValueError(f"two panels titled {title!r} on {self.title!r}")
+        self._titles.add(title)
+        panel = (
+            dashboard_builders.Panel()
+            .type("alertlist")
+            .id(self._take_id())
+            .title(title)
+            .description(description)
+            .span(width)
+            .height(height)
+            .options(
+                {
+                    "viewMode": "list",
+                    "groupMode": "default",
+                    "groupBy": [],
+                    "maxItems": 20,
+                    "sortOrder": 1,  # by importance: firing first
+                    "dashboardAlerts": False,
+                    "alertName": "",
+                    "alertInstanceLabelFilter": labels,
+                    "showInactiveAlerts": False,
+                    "stateFilter": {
+                        "firing": True,
+                        "pending": True,
+                        "recovering": True,
+                        "error": True,
+                        "noData": False,
+                        "normal": False,
+                    },
+                }
+            )
+        )
+        self._builder.with_panel(panel)
+
     # -- output ----------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:

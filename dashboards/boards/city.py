@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from cashless.promql import (
     ACCOUNTS_GOAL,
+    DAYS_TO_DEADLINE,
+    GOAL_DEADLINE,
     PROJECTION_TEXTS,
     STALL_TREND_PER_DAY,
     below_goal,
@@ -119,6 +121,16 @@ def city_overview() -> Board:
         graph=False,
     )
 
+    board.stat(
+        "Days to the goals' deadline",
+        f"Days left until the goals' deadline, {GOAL_DEADLINE:%d %B %Y} (the end of the "
+        "programmes to 2025); negative, in red, once it has passed: the days since.",
+        Query(DAYS_TO_DEADLINE),
+        unit="suffix: days",
+        steps=[(None, "red"), (0, "green")],
+        graph=False,
+    )
+
     board.row("Segments")
     board.bars(
         "Segments below the goal",
@@ -170,5 +182,12 @@ def city_overview() -> Board:
         keys=["channel", "segment"],
         sort_by="Days from now",
         width=24,
+    )
+    board.alert_list(
+        "Adoption alerts now",
+        "The adoption alerts firing or pending now: segments stalled or below the goal, city "
+        "and district account coverage below the goal. Each links its section of "
+        "docs/RUNBOOK.md.",
+        labels='{area="adoption"}',
     )
     return board

@@ -20,6 +20,15 @@ def pipeline_health() -> Board:
         "and late events, the silence of each source, stream time, and the workers.",
         ["pipeline"],
     )
+    board.row("Alerts")
+    board.alert_list(
+        "Pipeline alerts now",
+        "The pipeline's alerts firing or pending now (workers, stream time, silent sources, "
+        "rejections, processing errors, the gateway, consumer lag), most important first. Each "
+        "links its section of docs/RUNBOOK.md: what to check and what to do.",
+        labels='{area="pipeline"}',
+        height=6,
+    )
     board.row("Workers and stream time")
     board.stat(
         "Workers up",

@@ -90,9 +90,10 @@ def documents() -> dict[str, dict[str, Any]]:
 
 
 def panels() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every panel that runs queries (not rows, not alert lists)."""
     for uid, document in documents().items():
         for panel in document["panels"]:
-            if panel["type"] != "row":
+            if panel["type"] not in ("row", "alertlist"):
                 yield uid, panel
 
 
@@ -647,6 +648,33 @@ def test_alert_rules_are_complete_provisioning_bodies() -> None:
         path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
         sections = re.findall(r"^## (.+)$", (ROOT / path).read_text("utf-8"), flags=re.MULTILINE)
         assert anchor in {section.lower() for section in sections}, rule["title"]
+
+
+def test_alert_lists_show_the_alerts_of_their_board_from_every_rule_source() -> None:
+    prometheus_areas = {
+        rule["labels"]["area"]
+        for path in sorted(RULES_DIR.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text("utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    grafana_areas = {rule["labels"]["area"] for rule in alert_rules()}
+    shown = {}
+    for uid, document in documents().items():
+        for panel in document["panels"]:
+            if panel["type"] != "alertlist":
+                continue
+            options = panel["options"]
+            assert panel["description"].strip(), panel["title"]
+            assert options["stateFilter"]["firing"], panel["title"]
+            assert not options["stateFilter"]["normal"], panel["title"]
+            assert not options["dashboardAlerts"], "Prometheus rules belong to no dashboard"
+            area = re.fullmatch(r'\{area="(\w+)"\}', options["alertInstanceLabelFilter"])
+            assert area, panel["title"]
+            shown[uid] = area.group(1)
+    assert shown == {"cashless-city-overview": "adoption", "cashless-pipeline-health": "pipeline"}
+    assert set(shown.values()) == prometheus_areas
+    assert grafana_areas <= prometheus_areas
 
 
 def test_compose_grafana_loads_the_generated_dashboards_into_the_folder() -> None:
