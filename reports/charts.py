@@ -76,6 +76,9 @@ def _percent_axis(axes: Axes, words: Labels, axis: str = "x") -> None:
         axes.set_yticks(ticks, texts)
 
 
+_TITLE_OVER_GOAL = 16  # points: the goal line's label fits between the axes and the title
+
+
 def _goal_line(axes: Axes, goal: float | None, words: Labels, axis: str = "x") -> None:
     if goal is None:
         return
@@ -96,7 +99,7 @@ def _gauge(axes: Axes, title: str, value: float | None, goal: float | None, word
     _percent_axis(axes, words)
     axes.set_yticks([])
     axes.set_ylim(-0.5, 0.8)
-    axes.set_title(title, loc="left", fontsize=11, color=_INK)
+    axes.set_title(title, loc="left", fontsize=11, color=_INK, pad=_TITLE_OVER_GOAL)
     if value is None:
         axes.text(0.5, 0, words["too_few"], ha="center", va="center", color=_GREY, fontsize=14)
     else:
@@ -146,11 +149,20 @@ def _bars(
             axes.text(0.01, y, words["too_few"], va="center", fontsize=8, color=_GREY)
         else:
             axes.barh([y], [value], color=_colour(value, goal), height=0.7)
-            axes.text(value + 0.01, y, words.percent(value), va="center", fontsize=8, color=_INK)
+            axes.text(
+                value + 0.01,
+                y,
+                words.percent(value),
+                va="center",
+                fontsize=8,
+                color=_INK,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},  # over the goal line
+                zorder=3,
+            )
     axes.set_yticks(positions, names, fontsize=8)
     axes.set_ylim(-0.7, len(names) - 0.3)
     _percent_axis(axes, words)
-    axes.set_title(title, loc="left", fontsize=11, color=_INK)
+    axes.set_title(title, loc="left", fontsize=11, color=_INK, pad=_TITLE_OVER_GOAL)
     _goal_line(axes, goal, words)
 
 
@@ -227,14 +239,26 @@ def _trends(picture: Picture, words: Labels) -> Figure:
             transform=axes.transAxes,
         )
     start = picture.at.timestamp() - picture.range_seconds
+    first = min((t for line in picture.trends for t, _ in line.points), default=start)
+    if first > start:  # Prometheus holds less than the range: show what it holds
+        axes.set_xlabel(
+            f"{words['history_since']} {words.moment(datetime.fromtimestamp(first, UTC))}",
+            loc="left",
+            fontsize=9,
+            color=_GREY,
+        )
+        start = max(start, first - 0.05 * (picture.at.timestamp() - first))
     axes.set_xlim(
         mdates.date2num(datetime.fromtimestamp(start, UTC)),  # type: ignore[no-untyped-call]
         mdates.date2num(picture.at),  # type: ignore[no-untyped-call]
     )
     _percent_axis(axes, words, axis="y")
     _goal_line(axes, picture.goal_noncash, words, axis="y")
-    dates = mdates.DateFormatter("%d/%m %H:%M", tz=HANOI)  # type: ignore[no-untyped-call]
-    axes.xaxis.set_major_formatter(dates)
+    ticks = mdates.AutoDateLocator(tz=HANOI)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(ticks)
+    axes.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(ticks, tz=HANOI)  # type: ignore[no-untyped-call]
+    )
     if drawn:
         axes.legend(loc="lower right", fontsize=9)
     return figure

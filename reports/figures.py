@@ -19,6 +19,7 @@ from reports.sources import Alert, Alertmanager, Prometheus
 __all__ = ["DistrictRow", "Figure", "Picture", "SegmentRow", "TrendLine", "gather"]
 
 _POINTS = 240  # samples per trend line
+_MIN_STEP = 15.0  # seconds: Prometheus' scrape interval
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def _districts(read: _Reader, picture: Picture, taxonomy: Taxonomy, base: dateti
 
 def _trends(read: _Reader, picture: Picture) -> None:
     start = picture.at - timedelta(seconds=picture.range_seconds)
-    step = max(60.0, picture.range_seconds / _POINTS)
+    step = max(_MIN_STEP, picture.range_seconds / _POINTS)
     lines = (
         ("city_share_1d", promql.city_share("1d")),
         ("city_share_30d", promql.CITY_SHARE),
@@ -221,6 +222,13 @@ def _trends(read: _Reader, picture: Picture) -> None:
     for key, expr in lines:
         series = read.prometheus.range(expr, start, step)
         points = series[0][1] if series else []
+        if points and points[0][0] - step > start.timestamp():
+            # Prometheus holds less than the range (a young stack): the line starts within a
+            # step of its first sample, so draw that stretch again at a step that shows it.
+            since = datetime.fromtimestamp(points[0][0] - step, UTC)
+            fine = max(_MIN_STEP, (picture.at - since).total_seconds() / _POINTS)
+            series = read.prometheus.range(expr, since, fine)
+            points = series[0][1] if series else []
         picture.trends.append(TrendLine(key, points, expr))
         read.figures.append(Figure("trends", key, {}, points, expr))
 

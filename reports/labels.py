@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from reports.projection import Projection
+from reports.projection import HANOI, Projection
 
 __all__ = ["LANGUAGES", "Labels"]
 
@@ -86,6 +86,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "alert": ("Alert", "Cảnh báo"),
     "severity": ("Severity", "Mức độ"),
     "since": ("Since", "Từ"),
+    "history_since": (
+        "Prometheus holds these figures since",
+        "Prometheus lưu các số liệu này từ",
+    ),
     "summary": ("Summary", "Tóm tắt"),
     "days": ("days", "ngày"),
     "hours": ("hours", "giờ"),
@@ -144,6 +148,11 @@ class Labels:
         if self.lang == "vi":
             return day.strftime("%d/%m/%Y")
         return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+
+    def moment(self, at: datetime) -> str:
+        """`3 December 2026 08:15` in English, `03/12/2026 08:15` in Vietnamese, Hanoi time."""
+        local = at.astimezone(HANOI)
+        return f"{self.date(local.date())} {local:%H:%M}"
 
     def projection(self, projection: Projection) -> str:
         """`reached`, `14 March 2027 (before the deadline)`, `not at the current trend`, …"""
