@@ -1,8 +1,8 @@
 """The PromQL the dashboards and Grafana alert rules share: metric selectors and derived answers.
 
 Only raw metrics are used (contract 2, `up`, and for operations the worker's consumer lag and
-the gateway's own), so a query never depends on which recording rules a Prometheus loads. Segment series come from the worker that owns the segment's
-partition, city-wide series (goal, stream time, districts, coverage) from the owner of partition
+the gateway's own), so a query never depends on which recording rules a Prometheus loads.
+Segment series come from the worker that owns the segment's partition, city-wide series (goal, stream time, districts, coverage) from the owner of partition
 0: two different scrape targets. So series from the two groups are matched on their own labels
 (`on(channel, segment)`) or through `scalar(max(...))`, never on `instance`.
 
