@@ -2,9 +2,10 @@
 
 Only raw metrics are used (contract 2, `up`, and for operations the worker's consumer lag and
 the gateway's own), so a query never depends on which recording rules a Prometheus loads.
-Segment series come from the worker that owns the segment's partition, city-wide series (goal, stream time, districts, coverage) from the owner of partition
-0: two different scrape targets. So series from the two groups are matched on their own labels
-(`on(channel, segment)`) or through `scalar(max(...))`, never on `instance`.
+Segment series come from the worker that owns the segment's partition, city-wide series (goal,
+stream time, districts, coverage) from the owner of partition 0: two different scrape targets.
+So series from the two groups are matched on their own labels (`on(channel, segment)`) or
+through `scalar(max(...))`, never on `instance`.
 
 Template variables (`$segment`, `$window`, …) appear as Grafana writes them; `dashboards.queries`
 substitutes concrete values when the expressions are run outside Grafana.
