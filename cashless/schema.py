@@ -34,6 +34,7 @@ __all__ = [
     "Rejection",
     "encode",
     "encode_batch",
+    "field_of",
 ]
 
 SCHEMA_VERSION = 1
@@ -256,6 +257,23 @@ class EventDecoder:
 
 def _kind_of(item: dict[str, Any]) -> type[Event]:
     return AccountEvent if "holder" in item else PaymentEvent
+
+
+_FIELD_OF_REASON = {
+    **{reason: name for name, reason in _ENUM_FIELDS.items()},
+    "unknown_segment": "segment",
+    "unknown_district": "district",
+    "future_timestamp": "occurred_at",
+}
+
+
+def field_of(reason: str) -> str | None:
+    """The event field a rejection reason is about (`invalid_field:amount_vnd` → `amount_vnd`,
+    `unknown_method` → `method`), None for a reason about the whole record."""
+    kind, _, name = reason.partition(":")
+    if kind in ("missing_field", "invalid_field") and name:
+        return name
+    return _FIELD_OF_REASON.get(reason)
 
 
 def _reason_of(exc: msgspec.ValidationError) -> str:

@@ -15,6 +15,7 @@ from cashless import __version__
 from cli.dashboards import dashboards_group
 from cli.demo import demo
 from cli.gateway import gateway
+from cli.profile import profile_group
 from cli.replay import replay_command
 from cli.report import report_command
 from cli.simulate import simulate
@@ -52,6 +53,7 @@ for command in (
     report_command,
     gateway,
     dashboards_group,
+    profile_group,
 ):
     cli.add_command(command)
 

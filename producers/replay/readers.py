@@ -52,6 +52,8 @@ class SourceLine:
     rejection: Rejection | None = None
     raw_length: int = 0
     raw_digest: str | None = None
+    fault: Any = None
+    """With an import profile: the `FieldFault` (field, column, value) behind `rejection`."""
 
 
 def detect_format(path: Path, given: str = "auto") -> FileFormat:

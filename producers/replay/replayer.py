@@ -24,9 +24,10 @@ from cashless.schema import AccountEvent, EventDecoder, PaymentEvent, Rejection
 from producers.batching import KeyedBuffer
 from producers.replay.readers import SourceLine
 
-__all__ = ["ORIGIN", "DryRunSink", "ReplaySink", "ReplaySummary", "Replayer"]
+__all__ = ["FIRST_REJECTIONS", "ORIGIN", "DryRunSink", "ReplaySink", "ReplaySummary", "Replayer"]
 
 ORIGIN = "replay"
+FIRST_REJECTIONS = 10
 
 
 class ReplaySink(Protocol):
@@ -83,11 +84,19 @@ class ReplaySummary:
     elapsed: float = 0.0
     interrupted: bool = False
     dry_run: bool = False
+    first_rejections: list[tuple[int, Rejection, SourceLine]] = field(default_factory=list)
+    """The first rejected lines (up to `FIRST_REJECTIONS`), for `--dry-run` to show."""
 
     @property
     def events(self) -> int:
         """Accepted events of both kinds."""
         return self.payments + self.accounts
+
+    @property
+    def rejected_share(self) -> float:
+        """Rejected events and lines over everything read (0 for an empty file)."""
+        rejected = sum(self.rejected.values())
+        return rejected / (self.events + rejected) if self.events + rejected else 0.0
 
     @property
     def events_per_second(self) -> float:
@@ -174,7 +183,10 @@ class Replayer:
 
     def _process(self, line: SourceLine, summary: ReplaySummary) -> None:
         if line.rejection is not None:
-            self._reject(line, line.rejection, None, summary)
+            # A row an import profile could not read still has its other fields: kept,
+            # scrubbed, so that it can be fixed and sent again.
+            kept = self._anonymiser(line.record) if isinstance(line.record, dict) else None
+            self._reject(line, line.rejection, kept, summary)
             return
         record = line.record
         items = record if isinstance(record, list) else [record]
@@ -211,6 +223,8 @@ class Replayer:
         summary: ReplaySummary,
     ) -> None:
         summary.rejected[rejection.reason] += 1
+        if len(summary.first_rejections) < FIRST_REJECTIONS:
+            summary.first_rejections.append((line.number, rejection, line))
         dl = dead_letter(
             rejection,
             origin=ORIGIN,
