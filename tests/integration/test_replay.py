@@ -20,15 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from cashless.anonymise import Anonymiser
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
-from tests.conftest import ROOT, RunningStack, wait_for
+from tests.conftest import ROOT, RunningStack, free_port, wait_for
 from tests.replay_data import account_record, citizen_id, payment_record, phone_number
 
 pytestmark = pytest.mark.integration
@@ -385,3 +387,122 @@ def test_sigterm_flushes_what_was_read(running_stack: RunningStack, tmp_path: Pa
     assert accepted >= 20
     assert len(got.payments) == accepted, "everything read before SIGTERM was delivered"
     assert len({e.event_id for _, e in got.payments}) == accepted
+
+
+EXPORT_PROFILE = """
+[file]
+delimiter = ";"
+
+[defaults]
+schema = 1
+source = "hawaco"
+channel = "utility"
+segment = "water"
+
+[columns]
+event_id = "Mã giao dịch"
+occurred_at = "Thời gian thanh toán"
+amount_vnd = "Số tiền (VNĐ)"
+method = "Hình thức"
+district = "Quận/Huyện"
+payer = "Mã khách hàng"
+
+[parse]
+timestamp_format = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
+thousands = "."
+decimal = ","
+
+[values.method]
+"Tiền mặt" = "cash"
+"Chuyển khoản" = "bank_transfer"
+"""
+
+
+def _worker_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach_the_dlq(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    profile = tmp_path / "hawaco.toml"
+    profile.write_text(EXPORT_PROFILE, "utf-8")
+    header = (
+        "Mã giao dịch;Thời gian thanh toán;Số tiền (VNĐ);Hình thức;Quận/Huyện;Mã khách hàng;Họ tên"
+    )
+    good = [
+        f"HD-{n};{1 + n % 28:02d}/11/2026 08:{n % 60:02d};1.{n:03d}.000;"
+        f"{'Tiền mặt' if n % 3 else 'Chuyển khoản'};Quận Ba Đình;KH{n:04d};Nguyễn Văn {n}"
+        for n in range(30)
+    ]
+    bad = [
+        "HD-90;31/02/2026 08:15;50.000;Tiền mặt;Ba Đình;KH0090;X",  # no such day
+        "HD-91;03/11/2026 08:15;50.000,50;Tiền mặt;Ba Đình;KH0091;X",  # a fraction of a đồng
+        "HD-92;03/11/2026 08:15;50.000;Thẻ;Ba Đình;KH0092;X",  # a method the profile lacks
+    ]
+    export = tmp_path / "hawaco.csv"
+    rows = [header, *good[:10], "", *bad, *good[10:], ";;;;;;", ""]
+    export.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8"))
+    topic_prefix = prefix()
+
+    done = replay(running_stack, topic_prefix, export, "--profile", profile)
+    assert done.returncode == 0, done.stderr
+    again = replay(running_stack, topic_prefix, export, "--profile", profile)  # a re-send
+    assert again.returncode == 0, again.stderr
+
+    got = read_all(running_stack.bootstrap, topic_prefix)
+    assert len(got.payments) == 2 * len(good)
+    reasons = sorted((d["location"]["line"], d["reason"]) for d in got.dead)
+    assert reasons == sorted(
+        2 * [(13, "invalid_field:occurred_at"), (14, "invalid_field:amount_vnd")]
+        + 2 * [(15, "unknown_method")]
+    )
+    personal = {f"Nguyễn Văn {n}" for n in range(30)} | {f"KH{n:04d}" for n in range(30)}
+    assert_nothing_personal([*got.raw, done.stdout.encode(), done.stderr.encode()], personal)
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
+    env.update(
+        CASHLESS_BOOTSTRAP_SERVERS=running_stack.bootstrap,
+        CASHLESS_PSEUDONYM_KEY=KEY,
+        CASHLESS_MIN_CELL="1",
+    )
+    command = [
+        *(sys.executable, "-m", "cli", "worker", "--topic-prefix", topic_prefix),
+        *("--app-id", f"profile-{uuid.uuid4().hex[:6]}", "--web-port", str(port)),
+        *("--state-dir", str(tmp_path / "state")),
+    ]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        cash = sum(1 for n in range(30) if n % 3)
+        expected = {"cash": cash, "bank_transfer": len(good) - cash}
+
+        def counted() -> dict[str, float] | None:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            totals = {
+                dict(labels)["method"]: value
+                for (name, labels), value in _worker_metrics(port).items()
+                if name == "cashless_payments_total" and dict(labels)["segment"] == "water"
+            }
+            return totals if totals == expected else None
+
+        wait_for(counted, timeout=180, what="the worker to count every accepted row once")
+        amounts = sum(
+            value
+            for (name, labels), value in _worker_metrics(port).items()
+            if name == "cashless_payments_amount_vnd_total"
+        )
+        assert amounts == sum(1_000_000 + n * 1000 for n in range(30))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
