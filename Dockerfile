@@ -7,6 +7,7 @@ COPY cli cli
 COPY producers producers
 COPY streams streams
 COPY dashboards dashboards
+COPY reports reports
 COPY ops ops
 RUN pip install --no-cache-dir . && mkdir -p /var/lib/cashless /etc/cashless \
     && chown 65534:65534 /var/lib/cashless /etc/cashless

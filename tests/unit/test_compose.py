@@ -106,3 +106,21 @@ def test_project_services_run_the_project_image() -> None:
 def test_every_service_has_a_healthcheck() -> None:
     for name, service in compose()["services"].items():
         assert "healthcheck" in service, name
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """`pip install .` in the image builds from what the Dockerfile copied: a package left out
+    is missing from the image, and `cashless` fails on its first import."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    packages = {
+        pattern.rstrip("*")
+        for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text("utf-8").splitlines()
+        if line.startswith("COPY ") and not line.endswith("./")
+    }
+    assert packages <= copied, packages - copied
