@@ -14,6 +14,7 @@ import click
 from cashless import __version__
 from cli.dashboards import dashboards_group
 from cli.demo import demo
+from cli.dlq import dlq_group
 from cli.gateway import gateway
 from cli.profile import profile_group
 from cli.replay import replay_command
@@ -54,6 +55,7 @@ for command in (
     gateway,
     dashboards_group,
     profile_group,
+    dlq_group,
 ):
     cli.add_command(command)
 

@@ -35,6 +35,7 @@ from cashless.deadletter import DeadLetter
 from cashless.errors import CashlessError
 from cashless.schema import DEFAULT_MAX_RECORD_BYTES, AccountEvent, Event, PaymentEvent
 from cashless.settings import KafkaSettings
+from cashless.reachable import require_reachable
 from cashless.topics import Topics, ensure_topics
 from producers.batching import batches, split_oversize
 
@@ -142,6 +143,7 @@ class KafkaEventSink:
         self._generation = 0
         self._closed = False
         security = kafka.kafka_python_config()
+        require_reachable(kafka.bootstrap_servers)
         if create_topics:
             ensure_topics(kafka.bootstrap_servers, self.topics, **security)
         try:

@@ -430,6 +430,28 @@ def _worker_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     }
 
 
+def _start_worker(
+    stack: RunningStack, topic_prefix: str, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A worker on the test's topics, every cell shown (`CASHLESS_MIN_CELL=1`)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
+    env.update(
+        CASHLESS_BOOTSTRAP_SERVERS=stack.bootstrap,
+        CASHLESS_PSEUDONYM_KEY=KEY,
+        CASHLESS_MIN_CELL="1",
+    )
+    command = [
+        *(sys.executable, "-m", "cli", "worker", "--topic-prefix", topic_prefix),
+        *("--app-id", f"replay-{uuid.uuid4().hex[:6]}", "--web-port", str(port)),
+        *("--state-dir", str(tmp_path / "state")),
+    ]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return worker, port, log
+
+
 def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach_the_dlq(
     running_stack: RunningStack, tmp_path: Path
 ) -> None:
@@ -468,21 +490,7 @@ def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach
     personal = {f"Nguyễn Văn {n}" for n in range(30)} | {f"KH{n:04d}" for n in range(30)}
     assert_nothing_personal([*got.raw, done.stdout.encode(), done.stderr.encode()], personal)
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
-    env.update(
-        CASHLESS_BOOTSTRAP_SERVERS=running_stack.bootstrap,
-        CASHLESS_PSEUDONYM_KEY=KEY,
-        CASHLESS_MIN_CELL="1",
-    )
-    command = [
-        *(sys.executable, "-m", "cli", "worker", "--topic-prefix", topic_prefix),
-        *("--app-id", f"profile-{uuid.uuid4().hex[:6]}", "--web-port", str(port)),
-        *("--state-dir", str(tmp_path / "state")),
-    ]
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    worker, port, log = _start_worker(running_stack, topic_prefix, tmp_path)
     try:
         cash = sum(1 for n in range(30) if n % 3)
         expected = {"cash": cash, "bank_transfer": len(good) - cash}
@@ -503,6 +511,87 @@ def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach
             if name == "cashless_payments_amount_vnd_total"
         )
         assert amounts == sum(1_000_000 + n * 1000 for n in range(30))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _cli(stack: RunningStack, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
+    env.update(CASHLESS_BOOTSTRAP_SERVERS=stack.bootstrap, CASHLESS_PSEUDONYM_KEY=KEY)
+    command = [sys.executable, "-m", "cli", *map(str, args)]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_bad_rows_go_to_the_dlq_are_exported_fixed_and_resent_and_count_once(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    good = [payment_record(i, rng) for i in range(40)]
+    wrong = [dict(payment_record(100 + i, rng), method="Tiền mặt") for i in range(6)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in good[:20] + wrong + good[20:]]
+    lines.insert(10, '{"event_id": "broken", ')  # unparseable: kept as length and hash only
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(lines) + "\n", "utf-8")
+    topic_prefix = prefix()
+    sent = replay(running_stack, topic_prefix, export)
+    assert sent.returncode == 0, sent.stderr
+
+    summary = _cli(running_stack, "dlq", "summary", "--topic-prefix", topic_prefix, "--json")
+    assert summary.returncode == 0, summary.stderr
+    counts = json.loads(summary.stdout)
+    assert counts["by_reason"] == {"unknown_method": 6, "bad_json": 1}
+    assert counts["unparseable"] == 1
+    assert sum(counts["by_day"].values()) == counts["total"] == 7
+
+    fixed_file = tmp_path / "fixed.jsonl"
+    exported = _cli(
+        running_stack,
+        *("dlq", "export", "--topic-prefix", topic_prefix, "--reason", "unknown_method"),
+        *("--out", fixed_file),
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "exported 6 events" in exported.stdout
+    everything = _cli(
+        running_stack, "dlq", "export", "--topic-prefix", topic_prefix, "--out", tmp_path / "all"
+    )
+    assert "not exported: 1 unparseable" in everything.stdout
+    assert "line 11: bad_json" in everything.stdout
+    rows = [json.loads(line) for line in fixed_file.read_text("utf-8").splitlines()]
+    assert sorted(r["event_id"] for r in rows) == sorted(r["event_id"] for r in wrong)
+    assert all(len(r["payer"]) == 64 for r in rows), "payers stay pseudonyms"
+    for row in rows:
+        row["method"] = "cash"  # the fix
+    fixed_file.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    resent = [replay(running_stack, topic_prefix, fixed_file) for _ in range(2)]  # twice: safe
+    assert all(r.returncode == 0 for r in resent), [r.stderr for r in resent]
+    assert replay(running_stack, topic_prefix, export).returncode == 0  # the original again
+
+    got = read_all(running_stack.bootstrap, topic_prefix)
+    anonymise = Anonymiser(KEY.encode())
+    pseudonyms = {r["event_id"]: anonymise(dict(r))["payer"] for r in wrong}
+    fixed = {e.event_id: e.payer for _, e in got.payments if e.event_id in pseudonyms}
+    assert fixed == pseudonyms, "the resent events keep the payer's pseudonym"
+    worker, port, log = _start_worker(running_stack, topic_prefix, tmp_path)
+    try:
+        expected: Counter[tuple[str, str, str]] = Counter(
+            (r["channel"], r["segment"], r["method"]) for r in good
+        )
+        expected.update((r["channel"], r["segment"], "cash") for r in wrong)
+
+        def counted() -> bool:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            totals = {
+                (labels["channel"], labels["segment"], labels["method"]): value
+                for (name, pairs), value in _worker_metrics(port).items()
+                if name == "cashless_payments_total"
+                for labels in [dict(pairs)]
+            }
+            return totals == {k: float(v) for k, v in expected.items()}
+
+        wait_for(counted, timeout=180, what="every event counted once, the fixed ones included")
     finally:
         worker.terminate()
         worker.wait(timeout=30)
