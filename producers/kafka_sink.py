@@ -33,9 +33,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless.deadletter import DeadLetter
 from cashless.errors import CashlessError
+from cashless.reachable import require_reachable
 from cashless.schema import DEFAULT_MAX_RECORD_BYTES, AccountEvent, Event, PaymentEvent
 from cashless.settings import KafkaSettings
-from cashless.reachable import require_reachable
 from cashless.topics import Topics, ensure_topics
 from producers.batching import batches, split_oversize
 
