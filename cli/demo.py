@@ -28,6 +28,7 @@ from cashless.errors import CashlessError
 from cashless.settings import StackSettings, settings_from
 from cli.common import friendly_errors, stack_options
 from ops.stack import Stack
+from producers.simulate.pacing import parse_rate
 
 __all__ = ["demo", "run_demo"]
 
@@ -56,6 +57,7 @@ def demo(
     rate: str, history_days: int, duration: float | None, worker_port: int, **flags: Any
 ) -> None:
     """Everything in one command: stack, simulated history, a worker and a live simulator."""
+    parse_rate(rate)  # a bad rate is said now, not after the stack has started
     run_demo(
         settings_from(StackSettings, **flags),
         rate=rate,

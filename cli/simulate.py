@@ -216,6 +216,9 @@ def simulate(**options: Any) -> None:
 
 
 def _run(**o: Any) -> None:
+    out = o["out"]
+    if out not in (None, "-") and not Path(out).resolve().parent.is_dir():
+        raise ConfigError(f"--out {out}: no directory {Path(out).resolve().parent}")
     started = time.monotonic()
     wall = time.time()
     live = o["rate"] is not None

@@ -26,6 +26,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless import __version__
+from cashless.errors import ConfigError
 from dashboards.alerts import FOLDER_TITLE, FOLDER_UID
 from dashboards.errors import PublishError
 from dashboards.panels import DATASOURCE_UID
@@ -98,7 +99,7 @@ class Publisher:
     def __post_init__(self) -> None:
         token = self.settings.grafana_token
         if token is None or not token.get_secret_value():
-            raise PublishError(
+            raise ConfigError(
                 "no Grafana token: give --token or set CASHLESS_GRAFANA_TOKEN "
                 "(a service account token with the Admin role)"
             )

@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import SecretStr
 
+from cashless.errors import ConfigError
 from cli.main import cli
 from dashboards.alerts import FOLDER_TITLE, FOLDER_UID, alert_rules
 from dashboards.errors import PublishError
@@ -475,8 +476,8 @@ def test_token_without_permission_is_reported_as_refused(serve: Any) -> None:
         push(url)
 
 
-def test_missing_token_is_a_clear_error() -> None:
-    with pytest.raises(PublishError, match="no Grafana token"):
+def test_missing_token_is_a_setting_to_give() -> None:
+    with pytest.raises(ConfigError, match="no Grafana token"):
         publisher("http://127.0.0.1:3000", token=None)
 
 
