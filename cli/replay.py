@@ -17,7 +17,7 @@ from cashless.settings import KafkaSettings, TaxonomySettings, settings_from
 from cashless.taxonomy import Taxonomy
 from cli.common import friendly_errors, kafka_options
 from producers.replay.profile import Profile, load_profile
-from producers.replay.readers import SourceLine, parse_column_map, read_lines
+from producers.replay.readers import SourceLine, check_column_map, parse_column_map, read_lines
 from producers.replay.replayer import DryRunSink, Replayer, ReplaySink, ReplaySummary
 from producers.replay.tables import file_format as file_format_of
 from producers.replay.tables import read_header, read_profiled
@@ -116,6 +116,8 @@ def replay_command(
     taxonomy = settings_from(TaxonomySettings).load()
     if profile is not None:
         profile.check_header(read_header(file, profile, fmt))  # before anything is sent
+    elif fmt == "csv" and column_map:
+        check_column_map(file, parse_column_map(column_map))
     summary = _replay(
         file,
         fmt,

@@ -25,6 +25,7 @@ from cashless.schema import DEFAULT_MAX_RECORD_BYTES, Rejection
 __all__ = [
     "FileFormat",
     "SourceLine",
+    "check_column_map",
     "csv_record",
     "detect_format",
     "parse_column_map",
@@ -175,7 +176,14 @@ def read_csv(
             yield used, SourceLine(start, joined, rejection=_rejection("bad_csv", str(exc)))
             continue
         if header is None:
-            header = [column_map.get(c.strip(), c.strip()) for c in cells]
+            names = [c.strip() for c in cells]
+            missing = [old for old in column_map if old not in names]
+            if missing:
+                raise ConfigError(
+                    f"--column-map: the file has no column {missing[0]!r} "
+                    f"(its header: {', '.join(repr(n) for n in names)})"
+                )
+            header = [column_map.get(name, name) for name in names]
             yield used, None
         elif len(cells) != len(header):
             detail = f"{len(cells)} cells, the header has {len(header)}"
@@ -186,6 +194,12 @@ def read_csv(
         joined = b"\n".join(pending)
         rejection = _rejection("bad_csv", "unterminated quoted cell at the end of the file")
         yield pending_bytes, SourceLine(start, joined, rejection=rejection)
+
+
+def check_column_map(path: Path, column_map: dict[str, str]) -> None:
+    """`ConfigError` when `column_map` names a column the CSV file's header lacks."""
+    with path.open("rb") as stream:
+        next(read_csv(stream, column_map=column_map), None)  # the header row is checked first
 
 
 def read_lines(

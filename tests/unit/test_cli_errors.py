@@ -27,6 +27,7 @@ CASES = [
     ("replay /missing/export.csv", {}, 2, "/missing/export.csv"),
     ("replay {tmp}/ok.jsonl --profile {tmp}/missing.toml", {}, 2, "missing.toml"),
     ("replay {tmp}/ok.jsonl --max-rejected 2", {}, 2, "max-rejected"),
+    ("replay {tmp}/ok.csv --column-map x=event_id --dry-run", {}, 2, "no column 'x'"),
     ("replay {tmp}/ok.jsonl --bootstrap-servers 127.0.0.1:1", {}, 1, "cannot reach Kafka"),
     ("profile check {tmp}/missing.toml", {}, 2, "missing.toml"),
     ("dlq summary --since yesterday", {}, 2, "yesterday"),
@@ -47,6 +48,7 @@ def test_a_bad_flag_setting_or_path_is_one_line_and_an_exit_status(
     tmp_path: Path, line: str, env: dict[str, str], status: int, word: str
 ) -> None:
     (tmp_path / "ok.jsonl").write_text("{}\n", "utf-8")
+    (tmp_path / "ok.csv").write_text("a,b\n1,2\n", "utf-8")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CASHLESS_")}
     environment.update(CASHLESS_PSEUDONYM_KEY=KEY, **env)
     args = line.format(tmp=tmp_path).split()
