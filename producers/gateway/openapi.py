@@ -20,7 +20,7 @@ from cashless.taxonomy import Taxonomy
 from producers.gateway.responses import Accepted, ErrorBody, ItemError
 from producers.gateway.settings import GatewaySettings
 
-__all__ = ["openapi_document"]
+__all__ = ["EXAMPLES", "REJECTED_DETAIL", "openapi_document"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -78,6 +78,13 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
             "account events (event schema v1). Personal data is removed or pseudonymised at the "
             "gateway before anything reaches Kafka.",
         },
+        "servers": [
+            {
+                "url": _server_url(settings),
+                "description": "This gateway, as configured (--host, --port, TLS when given a "
+                "certificate).",
+            }
+        ],
         "paths": _paths(settings),
         "components": {
             "securitySchemes": {
@@ -90,6 +97,64 @@ def openapi_document(settings: GatewaySettings, taxonomy: Taxonomy) -> dict[str,
             "schemas": _schemas(taxonomy),
         },
     }
+
+
+def _server_url(settings: GatewaySettings) -> str:
+    scheme = "https" if settings.tls_cert is not None else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{scheme}://{host}:{settings.port}"
+
+
+# -- examples: what an integrator sends and gets back ---------------------------------------------
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "payments": {
+        "schema": 1,
+        "event_id": "hawaco-2026-02-000001",
+        "occurred_at": "2026-02-27T08:15:00+07:00",
+        "source": "hawaco",
+        "channel": "utility",
+        "segment": "water",
+        "district": "hoan-kiem",
+        "method": "qr",
+        "amount_vnd": 350000,
+        "payer": "KH0012345",
+    },
+    "accounts": {
+        "schema": 1,
+        "event_id": "momo-2026-02-000001",
+        "occurred_at": "2026-02-27T08:20:00+07:00",
+        "source": "momo",
+        "type": "opened",
+        "holder": "0912345678",
+        "district": "cau-giay",
+    },
+}
+"""One event of each kind, as a source sends it (raw identifiers: the gateway pseudonymises
+them); the tests validate each against its schema and push it to a real gateway."""
+
+
+def _accepted_example() -> dict[str, Any]:
+    return msgspec.to_builtins(Accepted(accepted=1, records=1))  # type: ignore[no-any-return]
+
+
+# What the gateway answers for the second item of `[EXAMPLES[kind], bad]`, where bad is the
+# example with its method (or type) "cheque": checked against a real answer by the tests.
+REJECTED_DETAIL = {
+    "payments": "Invalid enum value 'cheque' - at `$.method`",
+    "accounts": "Invalid enum value 'cheque' - at `$.type`",
+}
+
+
+def _rejected_example(kind: str) -> dict[str, Any]:
+    field = "method" if kind == "payments" else "type"
+    body = ErrorBody(
+        error="invalid_items",
+        message="1 of 2 items are invalid; nothing of this request was sent: fix them and send "
+        "the whole request again",
+        errors=[ItemError(index=1, reason=f"unknown_{field}", detail=REJECTED_DETAIL[kind])],
+    )
+    return msgspec.to_builtins(body)  # type: ignore[no-any-return]
 
 
 # -- schemas ---------------------------------------------------------------------------------------
@@ -142,10 +207,18 @@ def _ref(schema: str) -> dict[str, str]:
     return {"$ref": _REF.format(name=schema)}
 
 
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _error(
+    description: str,
+    headers: dict[str, Any] | None = None,
+    *,
+    example: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": _ref("Error")}
+    if example is not None:
+        content["example"] = example
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": content},
     }
     if headers:
         response["headers"] = headers
@@ -183,6 +256,12 @@ def _push(settings: GatewaySettings, kind: str, schema: str, topic: str) -> dict
                 "required": True,
                 "content": {
                     "application/json": {
+                        "examples": {
+                            "batch": {
+                                "summary": "A batch of one event (up to max_batch)",
+                                "value": [EXAMPLES[kind]],
+                            }
+                        },
                         "schema": {
                             "oneOf": [
                                 ref,
@@ -193,14 +272,19 @@ def _push(settings: GatewaySettings, kind: str, schema: str, topic: str) -> dict
                                     "maxItems": settings.max_batch,
                                 },
                             ]
-                        }
+                        },
                     }
                 },
             },
             "responses": {
                 "202": {
                     "description": "Every event is in Kafka.",
-                    "content": {"application/json": {"schema": _ref("Accepted")}},
+                    "content": {
+                        "application/json": {
+                            "schema": _ref("Accepted"),
+                            "example": _accepted_example(),
+                        }
+                    },
                 },
                 "400": _error("The body is not UTF-8 JSON, not an array or object, or empty."),
                 "401": _error(
@@ -215,7 +299,10 @@ def _push(settings: GatewaySettings, kind: str, schema: str, topic: str) -> dict
                     f"{settings.max_batch} items."
                 ),
                 "415": _error("The Content-Type is not JSON."),
-                "422": _error("Some items are invalid (listed in `errors`); nothing was sent."),
+                "422": _error(
+                    "Some items are invalid (listed in `errors`); nothing was sent.",
+                    example=_rejected_example(kind),
+                ),
                 "429": _error(rate_limit, _RETRY_AFTER),
                 "503": _error(
                     "Kafka is unreachable or did not acknowledge; retry later.", _RETRY_AFTER

@@ -917,3 +917,36 @@ def test_tls_needs_both_files_and_says_clearly_when_they_are_bad(tmp_path: Path)
     assert context is not None
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert GatewaySettings().ssl_context() is None
+
+
+def test_the_openapi_examples_are_what_the_gateway_takes_and_answers(tmp_path: Path) -> None:
+    setup = make_setup(tmp_path)
+    document = openapi_document(setup.gateway.settings, load_taxonomy())
+    assert document["servers"][0]["url"] == f"http://127.0.0.1:{setup.gateway.settings.port}"
+    tls = GatewaySettings(
+        host="0.0.0.0", port=8443, tls_cert=tmp_path / "c", tls_key=tmp_path / "k"
+    )
+    assert openapi_document(tls, load_taxonomy())["servers"][0]["url"] == "https://0.0.0.0:8443"
+    answers: dict[str, Any] = {}
+
+    async def scenario(client: Client) -> None:
+        for kind, token in (("payments", setup.hawaco), ("accounts", setup.momo)):
+            post = document["paths"][f"/v1/{kind}"]["post"]
+            [batch] = post["requestBody"]["content"]["application/json"]["examples"].values()
+            accepted = await client.post(
+                f"/v1/{kind}", json=batch["value"], headers=setup.auth(token)
+            )
+            answers[kind, "202"] = (accepted.status, await accepted.json())
+            field_name = "method" if kind == "payments" else "type"
+            bad = dict(batch["value"][0], event_id="x-2", **{field_name: "cheque"})
+            refused = await client.post(
+                f"/v1/{kind}", json=[batch["value"][0], bad], headers=setup.auth(token)
+            )
+            answers[kind, "422"] = (refused.status, await refused.json())
+
+    setup.run(scenario)
+    for kind in ("payments", "accounts"):
+        responses = document["paths"][f"/v1/{kind}"]["post"]["responses"]
+        for code in ("202", "422"):
+            example = responses[code]["content"]["application/json"]["example"]
+            assert answers[kind, code] == (int(code), example), (kind, code)
