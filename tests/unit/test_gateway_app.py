@@ -927,7 +927,7 @@ def test_the_openapi_examples_are_what_the_gateway_takes_and_answers(tmp_path: P
         host="0.0.0.0", port=8443, tls_cert=tmp_path / "c", tls_key=tmp_path / "k"
     )
     assert openapi_document(tls, load_taxonomy())["servers"][0]["url"] == "https://0.0.0.0:8443"
-    answers: dict[str, Any] = {}
+    answers: dict[tuple[str, str], Any] = {}
 
     async def scenario(client: Client) -> None:
         for kind, token in (("payments", setup.hawaco), ("accounts", setup.momo)):
