@@ -17,6 +17,7 @@ from kafka.admin import KafkaAdminClient, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from cashless.errors import CashlessError
+from cashless.reachable import require_reachable
 
 __all__ = ["ClusterInfo", "Topics", "ensure_topics"]
 
@@ -85,6 +86,7 @@ def ensure_topics(
     partitions); existing ones are left as they are. `client_config` goes to kafka-python's
     admin client (timeouts, and the security settings of `KafkaSettings.kafka_python_config`).
     Returns the cluster's id and the end offset of each partition of the `compacted` topics."""
+    require_reachable(bootstrap_servers)  # one line within seconds, not half a minute of retries
     try:
         with _auth_failures() as refused:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)

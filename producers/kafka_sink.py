@@ -143,9 +143,10 @@ class KafkaEventSink:
         self._generation = 0
         self._closed = False
         security = kafka.kafka_python_config()
-        require_reachable(kafka.bootstrap_servers)
         if create_topics:
             ensure_topics(kafka.bootstrap_servers, self.topics, **security)
+        else:
+            require_reachable(kafka.bootstrap_servers)
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=kafka.bootstrap_servers.split(","),

@@ -22,6 +22,8 @@ CASES = [
     ("worker --web-port 99999", {}, 2, "web_port"),
     ("worker --min-cell 0", {}, 2, "min_cell"),
     ("worker", {"CASHLESS_NONCASH_GOAL": "2"}, 2, "noncash_goal"),
+    ("worker --bootstrap-servers 127.0.0.1:1 --state-dir {tmp}/w", {}, 1, "cannot reach Kafka"),
+    ("simulate --days 1 --bootstrap-servers 127.0.0.1:1", {}, 1, "cannot reach Kafka"),
     ("simulate --out /missing/dir/x.jsonl --days 1", {}, 2, "/missing/dir"),
     ("simulate --rate fast", {}, 2, "fast"),
     ("replay /missing/export.csv", {}, 2, "/missing/export.csv"),
