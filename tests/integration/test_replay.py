@@ -17,10 +17,12 @@ import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -490,27 +492,58 @@ def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach
     personal = {f"Nguyễn Văn {n}" for n in range(30)} | {f"KH{n:04d}" for n in range(30)}
     assert_nothing_personal([*got.raw, done.stdout.encode(), done.stderr.encode()], personal)
 
+    # The electricity company's Excel export: a title row above the header, date and number cells.
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Thanh toán"
+    sheet.append(["EVN Hà Nội — thu tiền điện tháng 11/2026"])
+    sheet.append(header.split(";"))
+    for n in range(12):
+        when = datetime(2026, 11, 1 + n, 9, 30)
+        method = "Chuyển khoản" if n % 4 else "Tiền mặt"
+        sheet.append([f"EVN-{n}", when, 400_000 + n, method, "Cầu Giấy", f"PE{n:06d}", "Lê C"])
+    workbook = tmp_path / "evn.xlsx"
+    book.save(workbook)
+    evn = tmp_path / "evn.toml"
+    evn.write_text(
+        EXPORT_PROFILE.replace('delimiter = ";"', 'sheet = "Thanh toán"\nheader_row = 2')
+        .replace('"hawaco"', '"evn-hanoi"')
+        .replace('"water"', '"electricity"'),
+        "utf-8",
+    )
+    sent = replay(running_stack, topic_prefix, workbook, "--profile", evn)
+    assert sent.returncode == 0, sent.stderr
+
     worker, port, log = _start_worker(running_stack, topic_prefix, tmp_path)
     try:
         cash = sum(1 for n in range(30) if n % 3)
-        expected = {"cash": cash, "bank_transfer": len(good) - cash}
+        expected = {
+            ("water", "cash"): cash,
+            ("water", "bank_transfer"): len(good) - cash,
+            ("electricity", "cash"): 3,
+            ("electricity", "bank_transfer"): 9,
+        }
 
-        def counted() -> dict[str, float] | None:
+        def counted() -> dict[tuple[str, str], float] | None:
             assert worker.poll() is None, log.read_text()[-3000:]
             totals = {
-                dict(labels)["method"]: value
+                (dict(labels)["segment"], dict(labels)["method"]): value
                 for (name, labels), value in _worker_metrics(port).items()
-                if name == "cashless_payments_total" and dict(labels)["segment"] == "water"
+                if name == "cashless_payments_total"
             }
             return totals if totals == expected else None
 
         wait_for(counted, timeout=180, what="the worker to count every accepted row once")
-        amounts = sum(
-            value
+        amounts = {
+            dict(labels)["segment"]: value
             for (name, labels), value in _worker_metrics(port).items()
-            if name == "cashless_payments_amount_vnd_total"
-        )
-        assert amounts == sum(1_000_000 + n * 1000 for n in range(30))
+            if name == "cashless_payments_amount_vnd_total" and dict(labels)["method"] == "cash"
+        }
+        assert amounts == {
+            "water": sum(1_000_000 + n * 1000 for n in range(30) if n % 3),
+            "electricity": sum(400_000 + n for n in range(12) if n % 4 == 0),
+        }
     finally:
         worker.terminate()
         worker.wait(timeout=30)
