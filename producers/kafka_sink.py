@@ -33,7 +33,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cashless.deadletter import DeadLetter
 from cashless.errors import CashlessError
-from cashless.reachable import require_reachable
 from cashless.schema import DEFAULT_MAX_RECORD_BYTES, AccountEvent, Event, PaymentEvent
 from cashless.settings import KafkaSettings
 from cashless.topics import Topics, ensure_topics
@@ -143,10 +142,8 @@ class KafkaEventSink:
         self._generation = 0
         self._closed = False
         security = kafka.kafka_python_config()
-        if create_topics:
+        if create_topics:  # which first makes sure that Kafka answers at all
             ensure_topics(kafka.bootstrap_servers, self.topics, **security)
-        else:
-            require_reachable(kafka.bootstrap_servers)
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=kafka.bootstrap_servers.split(","),
