@@ -14,7 +14,14 @@ import pytest
 from cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ["README.md", "dashboards/README.md", "docs/RUNBOOK.md", "docker-compose.yml"]
+DOCS = [
+    "README.md",
+    "docs/OPERATIONS.md",
+    "docs/IMPORT_PROFILES.md",
+    "dashboards/README.md",
+    "docs/RUNBOOK.md",
+    "docker-compose.yml",
+]
 
 # `cashless …` inside backticks, or at the start of a shell line (after `$(`, `VAR=… `).
 _INLINE = re.compile(r"`(?:\.venv/bin/)?cashless ([^`]+)`")
