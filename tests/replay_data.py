@@ -169,3 +169,47 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# A water utility's export as it writes it, and the import profile that reads it.
+HAWACO_PROFILE = """
+[file]
+format = "csv"
+delimiter = ";"
+
+[defaults]
+schema = 1
+source = "hawaco"
+channel = "utility"
+segment = "water"
+
+[columns]
+event_id = "Mã giao dịch"
+occurred_at = "Thời gian thanh toán"
+amount_vnd = "Số tiền (VNĐ)"
+method = "Hình thức"
+district = "Quận/Huyện"
+payer = "Mã khách hàng"
+
+[parse]
+timestamp_format = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
+timezone = "Asia/Ho_Chi_Minh"
+thousands = "."
+decimal = ","
+
+[values.method]
+"Tiền mặt" = "cash"
+"Chuyển khoản" = "bank_transfer"
+"Quét mã QR" = "qr"
+"""
+
+HAWACO_HEADER = (
+    "Mã giao dịch;Thời gian thanh toán;Số tiền (VNĐ);Hình thức;Quận/Huyện;Mã khách hàng;Họ tên"
+)
+
+
+def sheet_profile(sheet: str) -> str:
+    """The same profile for an Excel export: `sheet`, a title row above the header."""
+    return HAWACO_PROFILE.replace(
+        'format = "csv"\ndelimiter = ";"', f'sheet = "{sheet}"\nheader_row = 2'
+    )

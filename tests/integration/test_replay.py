@@ -33,7 +33,15 @@ from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
 from tests.conftest import ROOT, RunningStack, free_port, wait_for
-from tests.replay_data import account_record, citizen_id, payment_record, phone_number
+from tests.replay_data import (
+    HAWACO_HEADER,
+    HAWACO_PROFILE,
+    account_record,
+    citizen_id,
+    payment_record,
+    phone_number,
+    sheet_profile,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -391,35 +399,6 @@ def test_sigterm_flushes_what_was_read(running_stack: RunningStack, tmp_path: Pa
     assert len({e.event_id for _, e in got.payments}) == accepted
 
 
-EXPORT_PROFILE = """
-[file]
-delimiter = ";"
-
-[defaults]
-schema = 1
-source = "hawaco"
-channel = "utility"
-segment = "water"
-
-[columns]
-event_id = "Mã giao dịch"
-occurred_at = "Thời gian thanh toán"
-amount_vnd = "Số tiền (VNĐ)"
-method = "Hình thức"
-district = "Quận/Huyện"
-payer = "Mã khách hàng"
-
-[parse]
-timestamp_format = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
-thousands = "."
-decimal = ","
-
-[values.method]
-"Tiền mặt" = "cash"
-"Chuyển khoản" = "bank_transfer"
-"""
-
-
 def _worker_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -458,10 +437,8 @@ def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach
     running_stack: RunningStack, tmp_path: Path
 ) -> None:
     profile = tmp_path / "hawaco.toml"
-    profile.write_text(EXPORT_PROFILE, "utf-8")
-    header = (
-        "Mã giao dịch;Thời gian thanh toán;Số tiền (VNĐ);Hình thức;Quận/Huyện;Mã khách hàng;Họ tên"
-    )
+    profile.write_text(HAWACO_PROFILE, "utf-8")
+    header = HAWACO_HEADER
     good = [
         f"HD-{n};{1 + n % 28:02d}/11/2026 08:{n % 60:02d};1.{n:03d}.000;"
         f"{'Tiền mặt' if n % 3 else 'Chuyển khoản'};Quận Ba Đình;KH{n:04d};Nguyễn Văn {n}"
@@ -507,7 +484,7 @@ def test_an_export_read_through_a_profile_is_counted_once_and_its_bad_rows_reach
     book.save(workbook)
     evn = tmp_path / "evn.toml"
     evn.write_text(
-        EXPORT_PROFILE.replace('delimiter = ";"', 'sheet = "Thanh toán"\nheader_row = 2')
+        sheet_profile("Thanh toán")
         .replace('"hawaco"', '"evn-hanoi"')
         .replace('"water"', '"electricity"'),
         "utf-8",

@@ -23,52 +23,20 @@ from cashless.taxonomy import load_taxonomy
 from cli.main import cli
 from producers.replay.profile import Profile, load_profile
 from producers.replay.tables import read_profiled
+from tests.replay_data import HAWACO_HEADER, HAWACO_PROFILE, sheet_profile
 
 TAXONOMY = load_taxonomy()
 KEY = "unit-test-pseudonym-key-0123456789abcdef"
 ANONYMISER = Anonymiser(KEY.encode())
 
-PROFILE = """
-[file]
-format = "csv"
-delimiter = ";"
 
-[defaults]
-schema = 1
-source = "hawaco"
-channel = "utility"
-segment = "water"
-
-[columns]
-event_id = "Mã giao dịch"
-occurred_at = "Thời gian thanh toán"
-amount_vnd = "Số tiền (VNĐ)"
-method = "Hình thức"
-district = "Quận/Huyện"
-payer = "Mã khách hàng"
-
-[parse]
-timestamp_format = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
-timezone = "Asia/Ho_Chi_Minh"
-thousands = "."
-decimal = ","
-
-[values.method]
-"Tiền mặt" = "cash"
-"Chuyển khoản" = "bank_transfer"
-"Quét mã QR" = "qr"
-"""
-
-HEADER = "Mã giao dịch;Thời gian thanh toán;Số tiền (VNĐ);Hình thức;Quận/Huyện;Mã khách hàng;Họ tên"
-
-
-def _profile(tmp_path: Path, text: str = PROFILE) -> Profile:
+def _profile(tmp_path: Path, text: str = HAWACO_PROFILE) -> Profile:
     path = tmp_path / "hawaco.toml"
     path.write_text(text, "utf-8")
     return load_profile(path)
 
 
-def _export(tmp_path: Path, rows: list[str], *, header: str = HEADER) -> Path:
+def _export(tmp_path: Path, rows: list[str], *, header: str = HAWACO_HEADER) -> Path:
     """A utility's CSV: UTF-8 with a byte-order mark, CRLF line ends."""
     path = tmp_path / "export.csv"
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([header, *rows, ""]).encode("utf-8"))
@@ -162,14 +130,14 @@ def test_an_xlsx_with_a_title_row_and_date_cells(tmp_path: Path) -> None:
     assert sheet is not None
     sheet.title = "Giao dịch"
     sheet.append(["Báo cáo thu tiền nước tháng 12/2026"])
-    sheet.append(HEADER.split(";"))
+    sheet.append(HAWACO_HEADER.split(";"))
     sheet.append([1001, datetime(2026, 12, 3, 8, 15), 1250000, "Tiền mặt", "Ba Đình", "KH1"])
     sheet.append([None] * 7)
     sheet.append(["HD-2", datetime(2026, 12, 3, 9, 0), 250000.0, "Quét mã QR", "Đống Đa", "KH2"])
     sheet.append(["HD-3", datetime(2026, 12, 3, 9, 0), 2500.5, "Quét mã QR", "Đống Đa", "KH3"])
     path = tmp_path / "export.xlsx"
     book.save(path)
-    text = PROFILE.replace('format = "csv"\ndelimiter = ";"', 'sheet = "Giao dịch"\nheader_row = 2')
+    text = sheet_profile("Giao dịch")
     read = _read(path, _profile(tmp_path, text), "xlsx")
     assert [(n, getattr(e, "event_id", e)) for n, e, _ in read] == [
         (3, "1001"),
@@ -203,14 +171,14 @@ def test_a_profile_mistake_is_named_before_anything_is_read(
 
 
 def test_a_column_the_file_lacks_is_an_error_naming_the_header(tmp_path: Path) -> None:
-    profile = _profile(tmp_path, PROFILE.replace('"Hình thức"', '"Phương thức"'))
+    profile = _profile(tmp_path, HAWACO_PROFILE.replace('"Hình thức"', '"Phương thức"'))
     with pytest.raises(ConfigError, match=r"method = 'Phương thức'.*its header: 'Mã giao dịch'"):
-        profile.check_header(HEADER.split(";"))
+        profile.check_header(HAWACO_HEADER.split(";"))
 
 
 def test_profile_check_and_a_dry_run_from_the_command_line(tmp_path: Path) -> None:
     profile = tmp_path / "hawaco.toml"
-    profile.write_text(PROFILE, "utf-8")
+    profile.write_text(HAWACO_PROFILE, "utf-8")
     rows = [
         "HD-1;03/12/2026 08:15;1.250.000;Tiền mặt;Ba Đình;KH001",
         "HD-2;31/02/2026 08:15;50.000;Tiền mặt;Ba Đình;KH002",
@@ -234,7 +202,7 @@ def test_profile_check_and_a_dry_run_from_the_command_line(tmp_path: Path) -> No
     assert runner.invoke(cli, [*dry, "--max-rejected", "0.7"], env=env).exit_code == 0
 
     bad = tmp_path / "bad.toml"
-    bad.write_text(PROFILE.replace('"Hình thức"', '"Phương thức"'), "utf-8")
+    bad.write_text(HAWACO_PROFILE.replace('"Hình thức"', '"Phương thức"'), "utf-8")
     refused = runner.invoke(cli, ["replay", str(export), "--profile", str(bad)], env=env)
     assert refused.exit_code == 2
     assert "Phương thức" in refused.output
