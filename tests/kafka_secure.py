@@ -30,7 +30,8 @@ from pydantic import SecretStr
 
 from cashless.settings import KafkaSettings
 from ops.stack import CONFIG_DIR, Stack
-from tests.conftest import free_port, stack_settings, wait_for
+from ops.stack.ports import free_port
+from tests.conftest import stack_settings, wait_for
 from tests.tls import self_signed, signed_by
 
 __all__ = ["Mechanism", "SecureBroker", "secure_broker"]

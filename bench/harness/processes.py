@@ -6,7 +6,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -16,15 +15,9 @@ from types import FrameType
 from typing import Any
 
 from bench.harness.paths import ROOT
+from ops.stack.ports import free_port
 
 __all__ = ["Proc", "Processes", "free_port", "interrupt_on_sigterm", "wait_until"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Processes:

@@ -15,7 +15,7 @@ is gone, or whose command line does not name this data directory, is stale and i
 The modules: `runner` (the `Stack` and its components), `kafka_broker` (the jars, the storage,
 the Java command line, readiness), `monitoring` (Prometheus and Alertmanager: configuration,
 command lines, readiness), `processes` (pid files, start, stop), `config_files` (what ships in
-ops/), `errors`.
+ops/), `ports` (free ports for the stacks of tests and benchmarks), `errors`.
 """
 
 from ops.stack.config_files import CONFIG_DIR

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JAR_CACHE, ROOT, free_port
+from ops.stack.ports import free_port
+from tests.conftest import JAR_CACHE, ROOT
 
 pytestmark = pytest.mark.integration
 

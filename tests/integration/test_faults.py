@@ -34,16 +34,10 @@ from cashless.schema import PaymentEvent
 from cashless.taxonomy import METHODS, load_taxonomy
 from cashless.topics import Topics
 from ops.stack import Stack
+from ops.stack.ports import free_port
 from producers.ground_truth import expected_metrics
 from producers.simulate.calibration import HANOI
-from tests.conftest import (
-    ROOT,
-    RunningStack,
-    free_port,
-    stack_settings,
-    started_stack,
-    wait_for,
-)
+from tests.conftest import ROOT, RunningStack, stack_settings, started_stack, wait_for
 from tests.integration import test_worker_e2e as worker_e2e
 from tests.integration.test_gateway import Sender, add_token, cashless, gateway
 from tests.integration.test_worker_e2e import (

@@ -41,7 +41,8 @@ from cashless.anonymise import Anonymiser
 from cashless.schema import PaymentEvent
 from cashless.topics import Topics
 from ops.stack import Stack
-from tests.conftest import ROOT, RunningStack, free_port, stack_settings, wait_for
+from ops.stack.ports import free_port
+from tests.conftest import ROOT, RunningStack, stack_settings, wait_for
 from tests.integration.test_replay import (
     assert_nothing_personal,
     personal_values,

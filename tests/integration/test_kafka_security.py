@@ -31,8 +31,9 @@ from cashless.schema import EventDecoder, PaymentEvent
 from cashless.settings import KafkaSettings
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics, ensure_topics
+from ops.stack.ports import free_port
 from producers.kafka_sink import KafkaEventSink
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import ROOT, wait_for
 from tests.integration.test_gateway import KEY, add_token, clean_env, gateway, payments
 from tests.integration.test_replay import read_topic
 from tests.kafka_secure import Mechanism, SecureBroker, secure_broker

@@ -39,8 +39,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from cashless.metrics import METRICS
 from dashboards.queries import all_expressions
 from ops.stack import local_prometheus_config
+from ops.stack.ports import free_port
 from reports.projection import HANOI
-from tests.conftest import ROOT, RunningStack, free_port, wait_for
+from tests.conftest import ROOT, RunningStack, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,8 @@ from cashless.anonymise import Anonymiser
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
-from tests.conftest import ROOT, RunningStack, free_port, wait_for
+from ops.stack.ports import free_port
+from tests.conftest import ROOT, RunningStack, wait_for
 from tests.replay_data import (
     HAWACO_HEADER,
     HAWACO_PROFILE,

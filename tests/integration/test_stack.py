@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JAR_CACHE, free_port, stack_settings
+from ops.stack.ports import free_port
+from tests.conftest import JAR_CACHE, stack_settings
 
 pytestmark = pytest.mark.integration
 CASHLESS = [sys.executable, "-m", "cli"]

@@ -26,7 +26,8 @@ from kafka.admin import OffsetSpec
 from prometheus_client.parser import text_string_to_metric_families
 
 from cashless.metrics import METRICS
-from tests.conftest import ROOT, RunningStack, free_port, wait_for
+from ops.stack.ports import free_port
+from tests.conftest import ROOT, RunningStack, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,9 @@ from kafka import KafkaConsumer
 from cashless.privacy import is_pseudonym
 from cashless.schema import AccountEvent, EventDecoder, PaymentEvent
 from cashless.taxonomy import load_taxonomy
+from ops.stack.ports import free_port
 from producers.ground_truth import expected_metrics
-from tests.conftest import RunningStack, free_port, stack_settings, started_stack, wait_for
+from tests.conftest import RunningStack, stack_settings, started_stack, wait_for
 from tests.integration.test_worker_e2e import (
     Dataset,
     Series,

@@ -14,7 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port, wait_for
+from ops.stack.ports import free_port
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "ops" / "alertmanager" / "alertmanager.yml"

@@ -34,6 +34,7 @@ from cashless.settings import KafkaSettings, settings_from
 from cashless.taxonomy import load_taxonomy
 from cashless.topics import Topics
 from cli.main import cli
+from ops.stack.ports import free_port
 from producers.gateway.app import Gateway
 from producers.gateway.errors import GatewayError, PublishError
 from producers.gateway.openapi import openapi_document
@@ -41,7 +42,6 @@ from producers.gateway.publisher import KafkaPublisher, OutRecord, build_records
 from producers.gateway.runner import run_gateway
 from producers.gateway.settings import GatewaySettings
 from producers.gateway.tokens import TokenStore, TokenVerifier
-from tests.conftest import free_port
 from tests.replay_data import card_number, citizen_id, full_name, phone_number
 from tests.tls import self_signed
 

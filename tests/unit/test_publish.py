@@ -30,7 +30,7 @@ from dashboards.errors import PublishError
 from dashboards.panels import DATASOURCE_UID
 from dashboards.publish import GrafanaSettings, Publisher
 from dashboards.render import dashboard_documents
-from tests.conftest import free_port
+from ops.stack.ports import free_port
 
 TOKEN = "glsa_test-token-0123456789"
 PROMETHEUS_URL = "http://prometheus.example:9090"
