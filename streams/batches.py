@@ -8,6 +8,14 @@ committed ahead of the state they produced, and `Topic.send` costs ~100 µs a re
 and callbacks. Only once Kafka acknowledged them do they reach the local store, with the
 changelog offset, so that the store is always a prefix of the changelog.
 
+A rebalance stops the writes: from the moment the worker's partitions are revoked until the
+tables are recovered for the new assignment, no partition is written (`revoking` waits for the
+partition being written, so that all it sent is in Kafka before the worker rejoins the group),
+and a partition is written only if the worker owns it when its turn comes, not only when the
+batch started. A write of the old owner landing after the new owner's would otherwise be the
+changelog's last word on its keys, and the old owner's local store would hold an offset past the
+new owner's writes, which its recovery then skips when the partition comes back to it.
+
 A partition's records whose processing raises are processed again once, from the state the
 batch started from (reloaded from the local store: a failed attempt may have changed the
 ledger half-way); if that fails too, the events it fails on are found and rejected as
@@ -70,6 +78,7 @@ class BatchApplier:
         producer: Callable[[], Awaitable[Any]],
         letters: DeadLetters,
         owned: Callable[[], set[int]],
+        generation: Callable[[], int],
         on_applied: Callable[[int], None],
     ) -> None:
         self.kind = kind
@@ -82,23 +91,65 @@ class BatchApplier:
         self._producer = producer
         self._letters = letters
         self._owned = owned
+        self._generation = generation  # of the consumer group, as the worker last joined it
         self._on_applied = on_applied
-        # A ledger is rebuilt from the local store only between batches: a batch's state reaches
-        # the store after Kafka acknowledged it, and Faust recovers while an agent may be
+        # A ledger is rebuilt from the local store only between partitions: a partition's state
+        # reaches the store after Kafka acknowledged it, and Faust recovers while an agent may be
         # waiting for that (it does not wait for streams to drain: stream_wait_empty=False).
         self._lock = asyncio.Lock()
+        # Clear from the revocation of the partitions until the tables are recovered for the new
+        # assignment: no partition is written meanwhile.
+        self._assigned = asyncio.Event()
+        self._assigned.set()
+        self._revoked_in: int | None = None  # the generation whose partitions were revoked
 
     async def apply(self, batch: Sequence[EventT[bytes]]) -> None:
-        """Apply a batch's records of the partitions owned now, partition by partition."""
-        async with self._lock:
-            for partition, records in self.owned_groups(batch):
+        """Apply a batch's records partition by partition, each if the worker owns it when its
+        turn comes; during a rebalance, once the tables are recovered for the new assignment.
+
+        A batch can hold records of a partition revoked since they were fetched (Faust does not
+        wait for streams to drain at a rebalance), and a rebalance can begin while a batch is
+        applied. Applied by the old owner, such records would start from the empty state the
+        ledger has after dropping the partition, or land in the changelog after the new owner's
+        writes; they are left to the new owner instead, which reads them again from the
+        committed offset (Faust discards the revoked partition's commit).
+        """
+        for partition, events in by_partition(batch):
+            await self._turn()
+            try:
+                if partition not in self._owned():
+                    continue  # revoked since its records were fetched: left to the new owner
+                records = [(e.message.offset, e.value) for e in events]
                 outcome = self._outcome(partition, records)
                 await self._persist(partition, outcome)
                 self._on_applied(partition)
+            finally:
+                self._lock.release()
+
+    async def _turn(self) -> None:
+        """Take the lock, outside of a rebalance."""
+        while True:
+            await self._assigned.wait()
+            await self._lock.acquire()
+            if self._assigned.is_set():
+                return
+            self._lock.release()  # a rebalance began meanwhile
+
+    async def revoking(self) -> None:
+        """The worker's partitions are being revoked: write nothing until `recovered`, and
+        return once the partition being written, if any, is in Kafka and in the local store."""
+        self._assigned.clear()
+        self._revoked_in = self._generation()
+        async with self._lock:
+            pass
 
     async def recovered(self) -> None:
-        """Rebuild the ledger from the recovered local store, for the partitions owned now."""
+        """Rebuild the ledger from the recovered local store, for the partitions owned now, and
+        let the batches go on (unless this is the end of a recovery that began before the last
+        revocation: then once the tables are recovered for the assignment that followed it)."""
         async with self._lock:
+            if self._revoked_in is None or self._generation() > self._revoked_in:
+                self._assigned.set()
             owned = self._owned()
             for partition in list(self._ledger.partitions):
                 self._ledger.drop(partition)
@@ -115,25 +166,6 @@ class BatchApplier:
                 indexed,
                 sorted(owned),
             )
-
-    def owned_groups(
-        self, batch: Sequence[EventT[bytes]]
-    ) -> list[tuple[int, list[tuple[int, bytes]]]]:
-        """The batch's `(offset, value)` records per partition, for the partitions owned now.
-
-        A batch can hold records of a partition revoked since they were fetched (Faust does not
-        wait for streams to drain at a rebalance). Applied here they would start from the empty
-        state the ledger has after dropping the partition, and their writes would reach the
-        changelog the new owner recovers from; they are left to the new owner instead, which
-        reads them again from the committed offset (Faust discards the revoked partition's
-        commit).
-        """
-        owned = self._owned()
-        return [
-            (partition, [(e.message.offset, e.value) for e in group])
-            for partition, group in by_partition(batch)
-            if partition in owned
-        ]
 
     # -- processing, with a retry and the poisoned events set aside -----------------------------
 

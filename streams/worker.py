@@ -19,6 +19,7 @@ prove it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -130,6 +131,7 @@ class Worker:
             producer=self.app.maybe_start_producer,
             letters=self._letters,
             owned=lambda: self.owned(topic),
+            generation=lambda: self.app.consumer_generation_id,
             on_applied=lambda partition: self.exchange.changed(kind, partition),
         )
 
@@ -182,6 +184,7 @@ class Worker:
         app.agent(stream.accounts, name="accounts")(self._accounts_agent)
         stream.payments_table.on_recover(self.appliers["payments"].recovered)
         stream.accounts_table.on_recover(self.appliers["accounts"].recovered)
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)
         app.timer(interval=self.settings.summary_interval_seconds)(self.exchange.publish)
         app.timer(interval=STALL_CHECK_SECONDS)(self.progress.check)
         app.timer(interval=RELEASE_SECONDS)(self._release_memory)
@@ -190,6 +193,13 @@ class Worker:
         page: Any = app.page
         page("/metrics")(self._metrics_page)
         page("/healthz")(self._health_page)
+
+    async def _on_partitions_revoked(
+        self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        # Before the worker rejoins the group: the batches stop writing until the tables are
+        # recovered for the new assignment, and what they were writing is in Kafka.
+        await asyncio.gather(*(applier.revoking() for applier in self.appliers.values()))
 
     async def _payments_agent(self, stream: Any) -> None:
         s = self.settings
