@@ -341,7 +341,6 @@ class PaymentLedger(PartitionStates[_Partition]):
         self,
         partition: int,
         records: Sequence[tuple[int, bytes]],
-        known_stream_time: float | None = None,
         excluded: Excluded | None = None,
     ) -> BatchOutcome:
         """Apply the `(offset, value)` records of one partition, in offset order; the events
@@ -350,10 +349,12 @@ class PaymentLedger(PartitionStates[_Partition]):
         meta = state.meta
         outcome = BatchOutcome()
         p = str(partition)
-        # Sweep before the batch, on the clocks the previous batch persisted: a deletion that
-        # reaches the changelog without the rest of this batch then agrees with the meta that
-        # recovery finds, and replaying the batch takes the same decisions as the first time.
-        known = max(filter(None, (known_stream_time, meta.stream_time)), default=None)
+        # Sweep before the batch, on the clocks the previous batch persisted, and on no clock
+        # from outside the partition (not the stream time other workers publish): a deletion
+        # that reaches the changelog without the rest of this batch then agrees with the meta
+        # that recovery finds, and replaying the batch takes the same decisions as the first
+        # time, whatever the other partitions did meanwhile.
+        known = meta.stream_time
         # Hour rows of earlier batches are in the store by now: keep only the latest hours.
         if known is not None:
             recent = window_end(known) // MINUTE // _HOUR_MINUTES - 1

@@ -162,10 +162,7 @@ class Worker:
         )
 
     def _payments_process(self, partition: int) -> Process:
-        # The stream time other workers published counts for the sweep: taken once, so that a
-        # retry of the partition's records takes the same decisions.
-        known = max(filter(None, (self.view.stream_time, self.payments.stream_time)), default=None)
-        return lambda records, excluded: self.payments.process(partition, records, known, excluded)
+        return lambda records, excluded: self.payments.process(partition, records, excluded)
 
     def _accounts_process(self, partition: int) -> Process:
         return lambda records, excluded: self.accounts.process(partition, records, excluded)

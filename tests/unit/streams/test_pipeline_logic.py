@@ -117,10 +117,7 @@ class Worker:
 
     def _process(self, topic: str, partition: int) -> Callable[[Records, Excluded], BatchOutcome]:
         if topic == "payments":
-            known = self.view.stream_time
-            return lambda records, excluded: self.payments.process(
-                partition, records, known, excluded
-            )
+            return lambda records, excluded: self.payments.process(partition, records, excluded)
         return lambda records, excluded: self.accounts.process(partition, records, excluded)
 
     def _stored(self, topic: str, outcome: BatchOutcome) -> BatchOutcome:
@@ -353,3 +350,21 @@ def test_crash_and_replay_counts_every_event_once(
     for topic, partition, offset, value in numbered[committed:]:
         after.feed(topic, partition, [(offset, value)])
     assert_same(after.values(), truth_of(payments, accounts, bad))
+
+
+def test_a_replay_after_a_crash_takes_the_same_decisions_whatever_other_partitions_did() -> None:
+    """The decisions of a partition's batch depend on its own persisted state only: replayed
+    after a crash, by a worker to which another partition has meanwhile brought a stream time
+    40 days later, the batch writes exactly what it wrote the first time."""
+    segment = SEGMENTS[0]
+    first = [payment(i, i, segment, DISTRICTS[i % 3], METHODS[i % 4]) for i in range(6)]
+    second = [payment(10 + i, 90 + i, segment, DISTRICTS[i % 3], METHODS[i % 4]) for i in range(6)]
+    first_time = Worker()
+    first_time.feed("payments", 0, [(0, encode_batch(first))])
+    written = first_time.feed("payments", 0, [(1, encode_batch(second))]).writes
+    # The crash: the changelog holds the first batch and none of the second.
+    replaying = restore(first_time.changelog[:1])
+    later = [payment(20, 40 * 24 * 60, SEGMENTS[1], DISTRICTS[0], "qr")]
+    replaying.feed("payments", 1, [(0, encode_batch(later))])
+    assert replaying.view.stream_time == later[0].occurred_at.timestamp()
+    assert replaying.feed("payments", 0, [(1, encode_batch(second))]).writes == written
