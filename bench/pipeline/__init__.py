@@ -8,8 +8,10 @@ each as its own process reading the same topic from the beginning:
            (bench/contenders/ceiling.py);
 - naive:   a straightforward Faust agent with hopping-window tables
            (bench/contenders/naive_faust.py);
-- peer:    the same job with Quix Streams, hopping window aggregation
-           (bench/contenders/quix_peer.py);
+- peer-*:  Quix Streams in three configurations (bench/contenders/quix_peer.py): the same job
+           with a hopping window aggregation (peer-hopping), a one-minute tumbling window
+           (peer-tumbling) and a plain per-key State (peer-count); the ratios and targets
+           compare ours with the fastest of them;
 - ours:    `cashless worker`, timed until its /metrics shows every applied payment of the
            dataset's ground truth, then checked against the whole ground truth.
 

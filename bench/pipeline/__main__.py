@@ -1,6 +1,9 @@
 """The command line of `make bench`: the run, then its results file and its report.
 
 .venv/bin/python -m bench.pipeline [--quick] [--only ceiling,naive,peer,ours,latency,...]
+
+`peer` in `--only` stands for every Quix Streams configuration (`peer-hopping`, `peer-tumbling`,
+`peer-count`). Results files of version 1 had one configuration, the hopping one, as `peer`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from bench.harness.processes import interrupt_on_sigterm
 from bench.harness.progress import say
 from bench.pipeline.context import Bench
 from bench.pipeline.machine import git_state, machine, peer_version
-from bench.pipeline.plan import CONTENDERS, FULL, PARTS, QUICK
+from bench.pipeline.plan import CONTENDERS, FULL, PARTS, PEERS, QUICK
 from bench.pipeline.report import markdown
 from bench.pipeline.run import run
 from bench.pipeline.targets import targets
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "BENCHMARKS.md"
+VERSION = 2  # 2: three Quix Streams configurations (`PEERS`) where 1 had `peer`, the hopping one
+_FORMERLY = {"peer-hopping": "peer"}  # a contender's name in results files of version 1
 
 
 def compare(previous: Path, results: dict[str, Any]) -> None:
@@ -36,8 +41,11 @@ def compare(previous: Path, results: dict[str, Any]) -> None:
         return
     old = json.loads(previous.read_text())
     say(f"against {previous.name} (commit {old.get('git', {}).get('commit', '?')[:12]}):")
+    earlier = old.get("throughput") or {}
     for name in CONTENDERS:
-        before = ((old.get("throughput") or {}).get(name) or {}).get("events_per_s")
+        before = (earlier.get(name) or earlier.get(_FORMERLY.get(name, "")) or {}).get(
+            "events_per_s"
+        )
         after = ((results.get("throughput") or {}).get(name) or {}).get("events_per_s")
         if before and after:
             say(f"  {name}: {after['median'] / before['median']:.2f}x")
@@ -47,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=package.__doc__)
     parser.add_argument("--quick", action="store_true", help="small dataset, one repetition")
     parser.add_argument(
-        "--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}"
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)} (peer: every peer-*)",
     )
     parser.add_argument(
         "--peer-python",
@@ -58,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     only = {part.strip() for part in args.only.split(",") if part.strip()}
+    if "peer" in only:
+        only = (only - {"peer"}) | set(PEERS)
     if only - set(PARTS):
         parser.error(f"unknown parts: {sorted(only - set(PARTS))}")
     plan = QUICK if args.quick else FULL
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     results: dict[str, Any] = {
-        "version": 1,
+        "version": VERSION,
         "command": command,
         "started_at": started_at,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

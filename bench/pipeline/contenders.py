@@ -17,6 +17,7 @@ from bench.harness.processes import wait_until
 from bench.harness.progress import say
 from bench.pipeline.context import Bench
 from bench.pipeline.dataset import Dataset
+from bench.pipeline.plan import PEERS
 
 __all__ = ["census", "run_ceiling", "run_naive", "run_peer"]
 
@@ -38,6 +39,7 @@ def run_ceiling(bench: Bench, dataset: Dataset, tag: str) -> dict[str, Any]:
 
 
 def run_naive(bench: Bench, dataset: Dataset, tag: str) -> dict[str, Any]:
+    p = bench.plan
     return _run(
         bench,
         dataset,
@@ -47,35 +49,44 @@ def run_naive(bench: Bench, dataset: Dataset, tag: str) -> dict[str, Any]:
         "naive_faust",
         *("--app-id", f"naive-{tag}-{uuid.uuid4().hex[:6]}"),
         *("--datadir", bench.work / f"naive-{tag}"),
-        *_window_args(bench, dataset),
+        *_window_args(p.window_minutes, p.step_minutes),
+        *_bounds(bench, dataset),
     )
 
 
-def run_peer(bench: Bench, dataset: Dataset, tag: str) -> dict[str, Any]:
+def run_peer(bench: Bench, dataset: Dataset, tag: str, *, name: str) -> dict[str, Any]:
+    """The Quix Streams configuration `name` (a key of `PEERS`) in the peer's virtualenv."""
     if bench.peer_python is None or not bench.peer_python.exists():
         raise RuntimeError(
             f"no Python with quixstreams at {bench.peer_python}: run `make bench`, which "
             "creates .venv/bench-peer"
         )
+    p, job = bench.plan, PEERS[name]
+    window = {
+        "hopping": _window_args(p.window_minutes, p.step_minutes),
+        "tumbling": _window_args(p.tumbling_minutes, p.tumbling_minutes),
+    }.get(job, [])
     return _run(
         bench,
         dataset,
-        "peer",
+        name,
         tag,
         bench.peer_python,
         "quix_peer",
-        *("--group", f"peer-{tag}-{uuid.uuid4().hex[:6]}"),
-        *("--state-dir", bench.work / f"peer-{tag}"),
-        *_window_args(bench, dataset),
+        *("--job", job),
+        *("--group", f"{name}-{tag}-{uuid.uuid4().hex[:6]}"),
+        *("--state-dir", bench.work / f"{name}-{tag}"),
+        *window,
+        *_bounds(bench, dataset),
     )
 
 
-def _window_args(bench: Bench, dataset: Dataset) -> list[str]:
-    p = bench.plan
-    return [
-        *("--window-minutes", str(p.window_minutes), "--step-minutes", str(p.step_minutes)),
-        *("--expect", str(dataset.events), "--cap", str(p.cap_seconds)),
-    ]
+def _window_args(minutes: int, step: int) -> list[str]:
+    return ["--window-minutes", str(minutes), "--step-minutes", str(step)]
+
+
+def _bounds(bench: Bench, dataset: Dataset) -> list[str]:
+    return ["--expect", str(dataset.events), "--cap", str(bench.plan.cap_seconds)]
 
 
 def _run(

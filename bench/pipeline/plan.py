@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["CONTENDERS", "END", "FULL", "PARTS", "QUICK", "Plan"]
+__all__ = ["CONTENDERS", "END", "FULL", "PARTS", "PEERS", "QUICK", "Plan"]
 
 END = "2026-11-20T00:00:00+07:00"  # fixed, so the dataset is the same run after run
-PARTS = ("ceiling", "naive", "peer", "ours", "latency", "replay", "gateway")
-CONTENDERS = ("ceiling", "naive", "peer", "ours")
+# The Quix Streams configurations: contender name -> `bench.contenders.quix_peer --job`.
+PEERS = {"peer-hopping": "hopping", "peer-tumbling": "tumbling", "peer-count": "count"}
+CONTENDERS = ("ceiling", "naive", *PEERS, "ours")
+PARTS = (*CONTENDERS, "latency", "replay", "gateway")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Plan:
     reps: int
     cap_seconds: float  # the naive and peer runs stop after this long (they are slow)
     ours_timeout: float
-    window_minutes: int
+    window_minutes: int  # the hopping windows of the naive job and of peer-hopping
     step_minutes: int
     live_rate: int
     live_seconds: float
@@ -33,6 +35,7 @@ class Plan:
     gateway_requests: int
     gateway_concurrency: int = 8
     gateway_batch: int = 500
+    tumbling_minutes: int = 1  # the window of peer-tumbling
     poll_seconds: float = 0.5  # /metrics poll of the throughput run (each scrape costs the worker)
     live_poll_seconds: float = 0.1
     live_skip_seconds: float = 1.0  # the producer's first second (its metadata fetch) not counted

@@ -77,8 +77,13 @@ def markdown(results: dict[str, Any]) -> str:
         "ceiling": "aiokafka loop, project decoder, dict counters; no state, no guarantees",
         "naive": f"Faust agent, 2 hopping tables ({plan['window_minutes']} min windows every "
         f"{plan['step_minutes']} min, event time), memory store, per-event writes",
-        "peer": f"Quix Streams: hopping window ({plan['window_minutes']} min every "
+        "peer-hopping": f"Quix Streams: hopping window ({plan['window_minutes']} min every "
         f"{plan['step_minutes']} min, event time), Count + Sum per key, RocksDB + changelog",
+        "peer-tumbling": "Quix Streams: tumbling window "
+        f"({plan.get('tumbling_minutes', 1)} min, event time), Count + Sum of the amount per key, "
+        "RocksDB + changelog",
+        "peer-count": "Quix Streams: no window, a `State` per key (count and sum of the amount), "
+        "RocksDB + changelog",
         "ours": "`cashless worker`: validation, DLQ, dedup, late rule, 4 windows (1h–30d), "
         "coverage, trend, changelogged RocksDB state, /metrics",
     }
@@ -93,15 +98,23 @@ def markdown(results: dict[str, Any]) -> str:
             f"{_fmt(s['events'])} |"
         )
     ratios = results.get("ratios", {})
+    fastest = results.get("fastest_peer")
     lines += [
         "",
         "Ratios of the medians: "
         + (", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()) or "none (missing runs)")
         + ".",
         "",
+        (
+            f"The fastest Quix Streams configuration of this run is `{fastest}`: "
+            "`ours/fastest-peer` and the targets below compare ours with it."
+            if fastest
+            else "No Quix Streams configuration was measured in this run."
+        ),
+        "",
         "- *events/s* is from the process's first record to its end. *incl. start-up* also "
         "counts the time from the process start (interpreter, group join, Faust/Quix start-up).",
-        "- The ceiling, naive and peer processes time themselves (`time.time()` at their first "
+        "- The ceiling, naive and Quix processes time themselves (`time.time()` at their first "
         "record and at the end, `getrusage` for CPU and peak RSS). They stop at the last event or "
         f"after {plan['cap_seconds']:.0f} s of processing, whichever is first, so the slow ones "
         "are measured on the beginning of the topic.",
@@ -118,9 +131,11 @@ def markdown(results: dict[str, Any]) -> str:
             for i, r in enumerate((t.get("ours") or {}).get("runs", []), start=1)
         )
         + ".",
-        "- The naive and peer jobs compute one window per segment; `ours` computes four "
-        "windows per segment and per district and city, and more besides, so the comparison "
-        "flatters them.",
+        "- The naive, `peer-hopping` and `peer-tumbling` jobs compute one window per segment "
+        "and `peer-count` none; `ours` computes four windows per segment and per district and "
+        "city, and more besides, so the comparison flatters them. `naive` and `peer-hopping` "
+        f"update {plan['window_minutes'] // plan['step_minutes']} windows per event (`naive` in "
+        "each of its two tables), `peer-tumbling` and `peer-count` one value per event.",
         "",
     ]
     lines += profile_section(results.get("profile"), t.get("ours"))

@@ -12,14 +12,14 @@ from bench.pipeline.contenders import run_ceiling, run_naive, run_peer
 from bench.pipeline.context import Bench
 from bench.pipeline.dataset import Dataset
 from bench.pipeline.ours import PROFILE, run_ours, time_by_part
-from bench.pipeline.plan import CONTENDERS
+from bench.pipeline.plan import CONTENDERS, PEERS
 
-__all__ = ["throughput"]
+__all__ = ["fastest_peer", "ratios", "throughput"]
 
 _RUNNERS: dict[str, Callable[[Bench, Dataset, str], dict[str, Any]]] = {
     "ceiling": run_ceiling,
     "naive": run_naive,
-    "peer": run_peer,
+    **{name: functools.partial(run_peer, name=name) for name in PEERS},
     "ours": run_ours,
 }
 _SUMMED = (
@@ -52,19 +52,42 @@ def throughput(bench: Bench, dataset: Dataset) -> None:
             "runs": reports,
             **{metric: spread([r[metric] for r in reports]) for metric in _SUMMED},
         }
-    ours = (summary.get("ours") or {}).get("events_per_s")
-    ratios = {}
-    for other in ("ceiling", "naive", "peer"):
-        theirs = (summary.get(other) or {}).get("events_per_s")
-        if ours and theirs:
-            ratios[f"ours/{other}"] = ours["median"] / theirs["median"]
     bench.results["throughput"] = summary
-    bench.results["ratios"] = ratios
+    bench.results["fastest_peer"] = fastest_peer(summary)
+    bench.results["ratios"] = ratios(summary)
     if "ours" in wanted:
         say("profile: one more run of ours, sampled by py-spy (not counted)")
         profiled = functools.partial(run_ours, bench, dataset, "profiled", PROFILE)
         if bench.measure("ours profiled", profiled) is not None:
             bench.results["profile"] = bench.measure("profile", time_by_part)
+
+
+def fastest_peer(summary: dict[str, Any]) -> str | None:
+    """The Quix Streams configuration with the highest median events/s (None: none measured)."""
+    rated = {name: rate for name in PEERS if (rate := _median(summary, name))}
+    return max(rated, key=rated.__getitem__) if rated else None
+
+
+def ratios(summary: dict[str, Any]) -> dict[str, float]:
+    """Ours over each other contender, medians of events/s; `ours/fastest-peer` is over the
+    fastest Quix Streams configuration of the same run."""
+    ours = _median(summary, "ours")
+    if not ours:
+        return {}
+    result: dict[str, float] = {}
+    for other in CONTENDERS:
+        theirs = _median(summary, other)
+        if other != "ours" and theirs:
+            result[f"ours/{other}"] = ours / theirs
+    fastest = fastest_peer(summary)
+    if fastest is not None:
+        result["ours/fastest-peer"] = result[f"ours/{fastest}"]
+    return result
+
+
+def _median(summary: dict[str, Any], name: str) -> float | None:
+    rate = (summary.get(name) or {}).get("events_per_s")
+    return rate.get("median") if rate else None
 
 
 def _line(name: str, report: dict[str, Any]) -> str:
