@@ -155,6 +155,20 @@ class EventDecoder:
         self._payments = msgspec.json.Decoder(PaymentEvent | list[PaymentEvent])
         self._accounts = msgspec.json.Decoder(AccountEvent | list[AccountEvent])
 
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy events are checked against."""
+        return self._taxonomy
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest record accepted, in bytes."""
+        return self._max_bytes
+
+    def latest_allowed(self) -> float:
+        """The latest event time accepted now: the clock plus the skew allowance."""
+        return self._clock() + self._skew
+
     def decode_payments(self, raw: bytes) -> DecodeResult:
         """Decode a `payments.events` record: one payment event or an array of them."""
         return self._decode(raw, self._payments, lambda item: PaymentEvent)
@@ -175,7 +189,7 @@ class EventDecoder:
             return "unknown_segment"
         if event.district not in self._districts:
             return "unknown_district"
-        if event.occurred_at.timestamp() > self._clock() + self._skew:
+        if event.occurred_at.timestamp() > self.latest_allowed():
             return "future_timestamp"
         return None
 
