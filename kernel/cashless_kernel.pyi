@@ -35,6 +35,10 @@ class PaymentKernel:
         partition: int,
         records: list[tuple[int, bytes]],
         slow: Callable[[int, bytes], tuple[list[_SlowEvent], list[tuple[str, Any, bytes]]]],
+        slow_items: Callable[
+            [int, bytes, list[int]],
+            tuple[list[_SlowEvent], list[tuple[str, Any, bytes]]] | None,
+        ],
         slow_offsets: set[int],
         latest: float,
     ) -> tuple[_Writes, _Writes, list[tuple[int, Any, bytes]]]: ...

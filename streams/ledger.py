@@ -50,7 +50,7 @@ interleave, and the same again when a partition is replayed after a crash.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -59,7 +59,7 @@ import msgspec
 from cashless_kernel import PaymentKernel
 
 from cashless.eventtime import DAY, DAY_OFFSET_SECONDS, HORIZON, MINUTE, TREND_DAYS, WINDOWS
-from cashless.schema import EventDecoder, Rejection
+from cashless.schema import EventDecoder, PaymentEvent, Rejection
 from cashless.taxonomy import CHANNELS, METHODS, NONCASH_METHODS
 from streams.partitions import PartitionMeta
 from streams.poison import Excluded, split_excluded
@@ -123,20 +123,40 @@ class DistrictFigures(NamedTuple):
     days: dict[int, tuple[int, int]]
 
 
-# An accepted event as the kernel takes it from the Python decoder: index, event_id, event
-# time, source, channel, segment, district, method, amount.
+# An accepted event as the kernel takes it from the Python decoder: index (or position in the
+# record), event_id, event time, source, channel, segment, district, method, amount.
 _SlowEvent = tuple[int, str, float, str, str, str, str, str, int]
+# A rejection with its reason and the bytes kept for the DLQ.
+_SlowRejection = tuple[str, Rejection, bytes]
+
+
+def _taken(index: int, e: PaymentEvent) -> _SlowEvent:
+    return (
+        index,
+        e.event_id,
+        e.occurred_at.timestamp(),
+        e.source,
+        e.channel,
+        e.segment,
+        e.district,
+        e.method,
+        e.amount_vnd,
+    )
 
 
 class PaymentLedger:
     """Validates, deduplicates and aggregates payment events, per partition."""
 
-    def __init__(self, decoder: EventDecoder, store: StateStore) -> None:
+    def __init__(
+        self, decoder: EventDecoder, store: StateStore, windows: Mapping[str, int] = WINDOWS
+    ) -> None:
+        """`windows`: the rolling windows kept (name -> seconds, whole hours), the contract's
+        unless a benchmark measures fewer."""
         self._decoder = decoder
         taxonomy = decoder.taxonomy
         self._kernel = PaymentKernel(
             store,
-            windows=[(name, seconds // MINUTE) for name, seconds in WINDOWS.items()],
+            windows=[(name, seconds // MINUTE) for name, seconds in windows.items()],
             horizon_seconds=HORIZON,
             trend_days=TREND_DAYS,
             day_seconds=DAY,
@@ -203,6 +223,7 @@ class PaymentLedger:
             partition,
             list(records),
             self._slow(excluded),
+            self._slow_items,
             set(excluded),
             self._decoder.latest_allowed(),
         )
@@ -210,32 +231,31 @@ class PaymentLedger:
 
     def _slow(
         self, excluded: Excluded
-    ) -> Callable[[int, bytes], tuple[list[_SlowEvent], list[tuple[str, Rejection, bytes]]]]:
+    ) -> Callable[[int, bytes], tuple[list[_SlowEvent], list[_SlowRejection]]]:
+        """A whole record as the Python decoder decides it, `excluded` set aside."""
         decode = self._decoder.decode_payments
 
-        def slow(
-            offset: int, value: bytes
-        ) -> tuple[list[_SlowEvent], list[tuple[str, Rejection, bytes]]]:
+        def slow(offset: int, value: bytes) -> tuple[list[_SlowEvent], list[_SlowRejection]]:
             events, rejections = split_excluded(offset, value, decode, excluded)
             return (
-                [
-                    (
-                        index,
-                        e.event_id,
-                        e.occurred_at.timestamp(),
-                        e.source,
-                        e.channel,
-                        e.segment,
-                        e.district,
-                        e.method,
-                        e.amount_vnd,
-                    )
-                    for index, e in events
-                ],
+                [_taken(index, e) for index, e in events],
                 [(rejection.reason, rejection, raw) for rejection, raw in rejections],
             )
 
         return slow
+
+    def _slow_items(
+        self, _offset: int, value: bytes, positions: list[int]
+    ) -> tuple[list[_SlowEvent], list[_SlowRejection]] | None:
+        """The items of an array record the kernel did not accept, as the decoder decides."""
+        found = self._decoder.decode_payment_items(value, positions)
+        if found is None:
+            return None
+        events, rejections = found
+        return (
+            [_taken(at, e) for at, e in events],
+            [(rejection.reason, rejection, value) for rejection in rejections],
+        )
 
     def drop(self, partition: int) -> None:
         """Forget a partition this worker no longer owns."""

@@ -2,14 +2,16 @@
 //! valid, read straight from its JSON bytes.
 //!
 //! It accepts a strict subset of what `cashless.schema.EventDecoder` accepts, and the same
-//! events with the same values (the event time to the same float). A record it does not accept
-//! whole, for any reason, goes to the Python decoder, which accepts or rejects each of its
-//! events with the contract's reasons: rejections are rare, and written once, there.
+//! events with the same values (the event time to the same float). What it does not accept goes
+//! to the Python decoder, which accepts or rejects it with the contract's reasons (rejections
+//! are rare, and written once, there): the items of an array it does not accept, one by one, or
+//! the whole record when it is not a JSON array or object within the size limit.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
 struct RawEvent<'a> {
@@ -56,21 +58,56 @@ pub struct Rules {
     pub methods: Vec<String>,
 }
 
+/// How the fast path read a record.
+pub enum Read<'a> {
+    /// Every event valid, in order.
+    Whole(Vec<Event<'a>>),
+    /// An array whose items are not all valid: the valid ones by position, and the positions
+    /// of the others, for the Python decoder.
+    Items(Vec<(usize, Event<'a>)>, Vec<usize>),
+    /// Nothing read: the whole record goes to the Python decoder.
+    Nothing,
+}
+
 impl Rules {
-    /// The events of `raw` when every one of them is valid with an event time up to `latest`;
-    /// None sends the record to the Python decoder.
-    pub fn fast<'a>(&self, raw: &'a [u8], latest: f64) -> Option<Vec<Event<'a>>> {
+    /// The events of `raw` that are valid with an event time up to `latest`; the rest, or the
+    /// whole record, is left to the Python decoder.
+    pub fn read<'a>(&self, raw: &'a [u8], latest: f64) -> Read<'a> {
         if raw.len() > self.max_record_bytes {
-            return None;
+            return Read::Nothing;
         }
-        let text = std::str::from_utf8(raw).ok()?;
-        let first = text.trim_start().as_bytes().first()?;
-        let raws: Vec<RawEvent<'a>> = match first {
-            b'{' => vec![serde_json::from_str(text).ok()?],
-            b'[' => serde_json::from_str(text).ok()?,
-            _ => return None,
-        };
-        raws.into_iter().map(|e| self.checked(e, latest)).collect()
+        let Ok(text) = std::str::from_utf8(raw) else { return Read::Nothing };
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => match serde_json::from_str(text).ok().and_then(|e| self.checked(e, latest)) {
+                Some(event) => Read::Whole(vec![event]),
+                None => Read::Nothing,
+            },
+            Some(b'[') => {
+                let Ok(items) = serde_json::from_str::<Vec<&'a RawValue>>(text) else { return Read::Nothing };
+                let mut events = Vec::with_capacity(items.len());
+                let mut others = Vec::new();
+                for (at, item) in items.into_iter().enumerate() {
+                    match serde_json::from_str(item.get()).ok().and_then(|e| self.checked(e, latest)) {
+                        Some(event) => events.push((at, event)),
+                        None => others.push(at),
+                    }
+                }
+                if others.is_empty() {
+                    Read::Whole(events.into_iter().map(|(_, e)| e).collect())
+                } else {
+                    Read::Items(events, others)
+                }
+            }
+            _ => Read::Nothing,
+        }
+    }
+
+    /// The events of `raw` when every one of them is valid, else None.
+    pub fn fast<'a>(&self, raw: &'a [u8], latest: f64) -> Option<Vec<Event<'a>>> {
+        match self.read(raw, latest) {
+            Read::Whole(events) => Some(events),
+            _ => None,
+        }
     }
 
     fn checked<'a>(&self, e: RawEvent<'a>, latest: f64) -> Option<Event<'a>> {

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{Event, Rules};
+use crate::decode::{Event, Read, Rules};
 use crate::series::{MinuteSeries, Minutes, Windows};
 use crate::time::{minute_of, window_end, Days, HOUR_MINUTES, MINUTE};
 
@@ -22,6 +22,9 @@ type HourKey = (u32, u32, i64); // segment, district, hour
 type Row = [i64; 5]; // n, noncash, amount, noncash_amount, position
 type Entry = (i64, i64, f64); // a dedup entry: offset, index, occurred_at
 type SeenRow = (String, String, String, String, i64, i64, f64);
+// An event the Python decoder accepted: index or position, event_id, event time, source,
+// channel, segment, district, method, amount.
+type SlowEvent = (i64, String, f64, String, String, String, String, String, i64);
 pub type Writes = IndexMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Counters and clocks of one partition, persisted as one value (`PartitionMeta`).
@@ -289,7 +292,7 @@ impl Core {
     /// offset is in `slow_offsets`, and those the fast path does not accept whole, are decoded
     /// by `slow(offset, value)`: `([(index, event_id, t, source, channel, segment, district,
     /// method, amount)], [(reason, rejection, raw)])`.
-    pub fn process(&mut self, py: Python<'_>, state: &mut Partition, records: &[(i64, Bound<'_, PyBytes>)], slow: &Bound<'_, PyAny>, slow_offsets: &HashSet<i64>, latest: f64) -> PyResult<Outcome> {
+    pub fn process(&mut self, py: Python<'_>, state: &mut Partition, records: &[(i64, Bound<'_, PyBytes>)], slow: &Bound<'_, PyAny>, slow_items: &Bound<'_, PyAny>, slow_offsets: &HashSet<i64>, latest: f64) -> PyResult<Outcome> {
         let mut out = Outcome::default();
         let p = state.number.to_string();
         // Sweep before the batch, on the clocks the previous batch persisted (see ledger.py).
@@ -302,14 +305,26 @@ impl Core {
         let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(records.len());
         for (offset, value) in records {
             let raw = value.as_bytes();
-            let fast = if slow_offsets.contains(offset) { None } else { self.rules.fast(raw, latest) };
-            match fast {
-                Some(events) => decoded.push(Decoded {
+            let read = if slow_offsets.contains(offset) { Read::Nothing } else { self.rules.read(raw, latest) };
+            match read {
+                Read::Whole(events) => decoded.push(Decoded {
                     offset: *offset,
                     events: events.into_iter().enumerate().map(|(i, e)| (i as i64, e)).collect(),
                     rejections: Vec::new(),
                 }),
-                None => decoded.push(self.slow(slow, *offset, value)?),
+                Read::Items(fast, others) => match self.slow_items(slow_items, *offset, value, others)? {
+                    Some((taken, rejections)) => {
+                        let mut events: Vec<(usize, Event<'_>)> = fast.into_iter().chain(taken).collect();
+                        events.sort_by_key(|(at, _)| *at);
+                        decoded.push(Decoded {
+                            offset: *offset,
+                            events: events.into_iter().enumerate().map(|(i, (_, e))| (i as i64, e)).collect(),
+                            rejections,
+                        });
+                    }
+                    None => decoded.push(self.slow(slow, *offset, value)?),
+                },
+                Read::Nothing => decoded.push(self.slow(slow, *offset, value)?),
             }
         }
         // One pass for the hour rows the events go to and their dedup index keys, read in one go.
@@ -478,16 +493,32 @@ impl Core {
         Ok(out)
     }
 
+    /// The events and rejections of a record the Python decoder decides wholly.
     fn slow<'a>(&mut self, slow: &Bound<'_, PyAny>, offset: i64, value: &Bound<'_, PyBytes>) -> PyResult<Decoded<'a>> {
-        type SlowEvent = (i64, String, f64, String, String, String, String, String, i64);
         let (events, rejections): (Vec<SlowEvent>, Vec<(String, PyObject, PyObject)>) = slow.call1((offset, value))?.extract()?;
+        let events = self.taken(events)?;
+        Ok(Decoded { offset, events: events.into_iter().map(|(i, e)| (i as i64, e)).collect(), rejections })
+    }
+
+    /// The items at `positions` of an array record as the Python decoder decides them (events
+    /// by position), or None when it decides the record as a whole.
+    #[allow(clippy::type_complexity)]
+    fn slow_items<'a>(&mut self, slow_items: &Bound<'_, PyAny>, offset: i64, value: &Bound<'_, PyBytes>, positions: Vec<usize>) -> PyResult<Option<(Vec<(usize, Event<'a>)>, Vec<(String, PyObject, PyObject)>)>> {
+        let found: Option<(Vec<SlowEvent>, Vec<(String, PyObject, PyObject)>)> = slow_items.call1((offset, value, positions))?.extract()?;
+        match found {
+            None => Ok(None),
+            Some((events, rejections)) => Ok(Some((self.taken(events)?, rejections))),
+        }
+    }
+
+    fn taken<'a>(&self, events: Vec<SlowEvent>) -> PyResult<Vec<(usize, Event<'a>)>> {
         let mut accepted = Vec::with_capacity(events.len());
         for (index, event_id, t, source, channel, segment, district, method, amount) in events {
             let method = self.methods.iter().position(|m| *m == method).ok_or_else(|| {
                 pyo3::exceptions::PyValueError::new_err(format!("unknown method {method:?}"))
             })?;
             accepted.push((
-                index,
+                index as usize,
                 Event {
                     event_id: event_id.into(),
                     t,
@@ -500,7 +531,7 @@ impl Core {
                 },
             ));
         }
-        Ok(Decoded { offset, events: accepted, rejections })
+        Ok(accepted)
     }
 
     /// Remember the newest occurred_at per segment among a day's dedup rows.

@@ -81,20 +81,23 @@ impl PaymentKernel {
 
     /// Apply one partition's `(offset, value)` records in offset order: `(writes, local,
     /// rejections)`, the table writes (None deletes), the writes for the local store only, and
-    /// `(offset, rejection, raw)` per rejection. Records at `slow_offsets`, and those not wholly
-    /// valid, are decoded by `slow(offset, value)`; `latest` is the newest event time accepted.
+    /// `(offset, rejection, raw)` per rejection. The items of an array the fast path does not
+    /// accept are decided by `slow_items(offset, value, positions)` (None: by `slow`); records
+    /// at `slow_offsets`, and those not read at all, by `slow(offset, value)`; `latest` is the
+    /// newest event time accepted.
     fn process<'py>(
         &mut self,
         py: Python<'py>,
         partition: i64,
         records: Vec<(i64, Bound<'py, PyBytes>)>,
         slow: Bound<'py, PyAny>,
+        slow_items: Bound<'py, PyAny>,
         slow_offsets: HashSet<i64>,
         latest: f64,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Vec<(i64, PyObject, PyObject)>)> {
         let Self { core, partitions } = self;
         let state = partitions.entry(partition).or_insert_with(|| Partition::new(partition));
-        let outcome = core.process(py, state, &records, &slow, &slow_offsets, latest)?;
+        let outcome = core.process(py, state, &records, &slow, &slow_items, &slow_offsets, latest)?;
         Ok((py_writes(py, outcome.writes)?, py_writes(py, outcome.local)?, outcome.rejections))
     }
 
