@@ -77,6 +77,9 @@ impl Rules {
             return Read::Nothing;
         }
         let Ok(text) = std::str::from_utf8(raw) else { return Read::Nothing };
+        if escapes_a_surrogate(text) {
+            return Read::Nothing; // which the Python decoder judges, even in fields it ignores
+        }
         match text.trim_start().as_bytes().first() {
             Some(b'{') => match serde_json::from_str(text).ok().and_then(|e| self.checked(e, latest)) {
                 Some(event) => Read::Whole(vec![event]),
@@ -140,6 +143,22 @@ impl Rules {
             amount: e.amount_vnd,
         })
     }
+}
+
+/// Whether the JSON text has a `\\uD800`–`\\uDFFF` escape (half of a UTF-16 pair, or alone).
+fn escapes_a_surrogate(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut at = 0;
+    while let Some(found) = text[at..].find("\\u") {
+        let start = at + found;
+        if let [d, x, ..] = b[start + 2..] {
+            if (d == b'd' || d == b'D') && matches!(x, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F') {
+                return true;
+            }
+        }
+        at = start + 2;
+    }
+    false
 }
 
 fn pattern(text: &str, allowed: impl Fn(u8) -> bool) -> bool {
