@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test lint unit integration bench fuzz soak clean
 
-install: $(VENV)/.installed .cashless/cache/.kafka-fetched
+install: $(VENV)/.installed $(VENV)/.kernel .cashless/cache/.kafka-fetched
 	@command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || { \
 	  echo "installing Debian packages: $(DEBIAN_PACKAGES)"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES) \
@@ -30,6 +30,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The compiled kernel of the payment ledger (Rust, built by maturin with the machine's cargo).
+KERNEL_SOURCES := kernel/Cargo.toml kernel/Cargo.lock kernel/pyproject.toml \
+	kernel/cashless_kernel.pyi $(wildcard kernel/src/*.rs)
+
+$(VENV)/.kernel: $(VENV)/.installed $(KERNEL_SOURCES)
+	@command -v cargo >/dev/null || { \
+	  echo "building the kernel needs Rust's cargo: apt-get install cargo (or rustup.rs)"; exit 1; }
+	$(BIN)/pip install -q ./kernel
+	touch $@
+
 .cashless/cache/.kafka-fetched: $(VENV)/.installed ops/kafka/pom.xml
 	$(BIN)/cashless stack fetch
 	touch $@
@@ -38,15 +48,16 @@ demo: install
 	$(BIN)/cashless demo
 
 test: install lint
+	PYO3_PYTHON=$(abspath $(BIN)/python) cargo test -q --manifest-path kernel/Cargo.toml --no-default-features
 	$(BIN)/pytest -q
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(VENV)/.kernel
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(VENV)/.kernel
 	$(BIN)/pytest -q tests/unit
 
 integration: install

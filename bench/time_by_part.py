@@ -21,9 +21,14 @@ __all__ = ["PARTS", "where_time_goes"]
 # (part, the source files it is made of), by path prefix as py-spy prints them
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("local store (RocksDB reads and writes)", ("streams/local_store.py",)),
-    ("windows (minute and hour sums)", ("streams/windows.py",)),
-    ("payment ledger (dedup, late rule, cells)", ("streams/ledger.py",)),
-    ("decoding and validation (msgspec)", ("cashless/schema.py", "msgspec/")),
+    (
+        "payment ledger: the kernel (decoding, dedup, late rule, windows) and its Python face",
+        ("streams/ledger.py",),
+    ),
+    (
+        "decoding and validation in Python (records the kernel defers)",
+        ("cashless/schema.py", "msgspec/"),
+    ),
     ("coverage and account ledger", ("streams/coverage.py",)),
     ("metrics (/metrics gauges)", ("streams/metrics.py", "prometheus_client/")),
     ("summaries", ("streams/summary.py",)),

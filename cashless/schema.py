@@ -155,6 +155,20 @@ class EventDecoder:
         self._payments = msgspec.json.Decoder(PaymentEvent | list[PaymentEvent])
         self._accounts = msgspec.json.Decoder(AccountEvent | list[AccountEvent])
 
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy events are checked against."""
+        return self._taxonomy
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest record accepted, in bytes."""
+        return self._max_bytes
+
+    def latest_allowed(self) -> float:
+        """The latest event time accepted now: the clock plus the skew allowance."""
+        return self._clock() + self._skew
+
     def decode_payments(self, raw: bytes) -> DecodeResult:
         """Decode a `payments.events` record: one payment event or an array of them."""
         return self._decode(raw, self._payments, lambda item: PaymentEvent)
@@ -175,7 +189,7 @@ class EventDecoder:
             return "unknown_segment"
         if event.district not in self._districts:
             return "unknown_district"
-        if event.occurred_at.timestamp() > self._clock() + self._skew:
+        if event.occurred_at.timestamp() > self.latest_allowed():
             return "future_timestamp"
         return None
 
@@ -217,10 +231,39 @@ class EventDecoder:
         """
         return self._converted(parsed, _kind_of)
 
+    def decode_payment_items(
+        self, raw: bytes, positions: Sequence[int]
+    ) -> tuple[list[tuple[int, PaymentEvent]], list[Rejection]] | None:
+        """The items at `positions` of a `payments.events` record that is a JSON array, as
+        `decode_payments` decides them: the accepted events by position, and the rejections
+        (their `index` the position), in the order `decode_payments` gives them. None when the
+        record is not decided item by item (`decode_payments` rejects it as a whole)."""
+        try:
+            generic = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            return None
+        if not isinstance(generic, list) or not all(0 <= at < len(generic) for at in positions):
+            return None
+        accepted, rejections = self._validated(
+            [(at, generic[at]) for at in positions], lambda item: PaymentEvent
+        )
+        events = [(at, e) for at, e in accepted if at is not None and isinstance(e, PaymentEvent)]
+        return events, rejections
+
     def _converted(
         self, generic: Any, kind: Callable[[dict[str, Any]], type[Event]]
     ) -> DecodeResult:
         items = enumerate(generic) if isinstance(generic, list) else [(None, generic)]
+        accepted, rejections = self._validated(items, kind)
+        return DecodeResult([event for _, event in accepted], rejections)
+
+    def _validated(
+        self,
+        items: Iterable[tuple[int | None, Any]],
+        kind: Callable[[dict[str, Any]], type[Event]],
+    ) -> tuple[list[tuple[int | None, Event]], list[Rejection]]:
+        """The events of parsed items by position, and the rejections: the structural ones,
+        then those of the taxonomy and time rules."""
         events: list[tuple[int | None, Event]] = []
         rejections: list[Rejection] = []
         for at, item in items:
@@ -232,16 +275,22 @@ class EventDecoder:
                 events.append((at, msgspec.convert(item, kind(item))))
             except msgspec.ValidationError as exc:
                 rejections.append(_rejection(_reason_of(exc), str(exc), at, item))
-        checked = self._checked(events)
-        return DecodeResult(checked.events, rejections + checked.rejections)
+        accepted, refused = self._checked_at(events)
+        return accepted, rejections + refused
 
     def _checked(self, events: Iterable[tuple[int | None, Event]]) -> DecodeResult:
-        accepted: list[Event] = []
+        accepted, rejections = self._checked_at(events)
+        return DecodeResult([event for _, event in accepted], rejections)
+
+    def _checked_at(
+        self, events: Iterable[tuple[int | None, Event]]
+    ) -> tuple[list[tuple[int | None, Event]], list[Rejection]]:
+        accepted: list[tuple[int | None, Event]] = []
         rejections: list[Rejection] = []
         for at, event in events:
             reason = self.check(event)
             if reason is None:
-                accepted.append(event)
+                accepted.append((at, event))
             else:
                 rejections.append(
                     Rejection(
@@ -252,7 +301,7 @@ class EventDecoder:
                         event_id=event.event_id,
                     )
                 )
-        return DecodeResult(accepted, rejections)
+        return accepted, rejections
 
 
 def _kind_of(item: dict[str, Any]) -> type[Event]:

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cashless.eventtime import MINUTE, WINDOWS, daily_trend, local_day
+from cashless.eventtime import WINDOWS, daily_trend, local_day
 from cashless.metrics import METRICS, MetricValues, cap_sources
 from cashless.taxonomy import Taxonomy
 from streams.ledger import PaymentLedger
@@ -52,22 +52,23 @@ def current_values(
     end = view.end
     stream_time = view.stream_time
     for partition in owned:
-        for (channel, segment), cells in payments.segments(partition).items():
-            for method, (count, amount, _) in cells.totals.items():
+        for channel, segment, totals, windows, days in payments.segments(
+            partition, None if stream_time is None else end
+        ):
+            for method, (count, amount) in totals.items():
                 labels = {"channel": channel, "segment": segment, "method": method}
                 values.set("cashless_payments_total", count, **labels)
                 values.set("cashless_payments_amount_vnd_total", amount, **labels)
-            if end is None or stream_time is None:
+            if windows is None or stream_time is None:
                 continue
-            for window in WINDOWS:
-                n, noncash, amount_all, amount_noncash = cells.minutes.window(window, end // MINUTE)
+            for window, (n, noncash, amount_all, amount_noncash) in windows.items():
                 if n >= settings.min_cell:
                     labels = {"channel": channel, "segment": segment, "window": window}
                     values.set("cashless_noncash_ratio", noncash / n, **labels)
                     values.set(
                         "cashless_noncash_value_ratio", amount_noncash / amount_all, **labels
                     )
-            slope = daily_trend(cells.days, local_day(stream_time), settings.min_cell)
+            slope = daily_trend(days, local_day(stream_time), settings.min_cell)
             if slope is not None:
                 values.set(
                     "cashless_adoption_trend_per_day", slope, channel=channel, segment=segment

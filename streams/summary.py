@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from cashless.eventtime import MINUTE, WINDOWS, window_end
+from cashless.eventtime import WINDOWS, window_end
 from streams.coverage import AccountLedger
 from streams.ledger import PaymentLedger
 from streams.partitions import PartitionMeta
@@ -54,16 +54,12 @@ def summarise_payments(ledger: PaymentLedger, partition: int, end: int | None) -
     """The summary of one payments partition, its district windows ending at `end` (seconds)."""
     meta = ledger.meta(partition)
     districts: dict[str, dict[str, list[int]]] = {}
-    if end is not None:
-        for district, series in ledger.districts(partition).items():
-            sums = {w: list(series.window(w, end // MINUTE)) for w in WINDOWS}
-            if any(s[0] for s in sums.values()):
-                districts[district] = sums
-    district_days = {
-        district: {day: list(counts) for day, counts in days.items()}
-        for district, days in ledger.district_days(partition).items()
-        if days
-    }
+    district_days: dict[str, dict[int, list[int]]] = {}
+    for district, windows, days in ledger.districts(partition, end):
+        if windows is not None and any(sums[0] for sums in windows.values()):
+            districts[district] = windows
+        if days:
+            district_days[district] = {day: list(counts) for day, counts in days.items()}
     return _summary(
         "payments", partition, meta, end=end, districts=districts, district_days=district_days
     )

@@ -39,6 +39,7 @@ def machine() -> dict[str, Any]:
         "faust_streaming": version("faust-streaming"),
         "aiokafka": version("aiokafka"),
         "kafka_python": version("kafka-python"),
+        "cashless_kernel": version("cashless-kernel"),
     }
 
 

@@ -39,7 +39,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Python {m['python']}; Kafka {m['kafka']} (the local single-node KRaft broker of "
         f"`ops/stack/`, on the same machine); faust-streaming {m['faust_streaming']}, "
         f"aiokafka {m['aiokafka']}, kafka-python {m['kafka_python']}, "
-        f"quixstreams {m.get('quixstreams')}",
+        f"quixstreams {m.get('quixstreams')}; the payment ledger's compiled kernel "
+        f"`cashless_kernel` {m.get('cashless_kernel')}",
         "- The machine is shared with other jobs, so figures move between runs; compare "
         "runs of the same machine only.",
         "",

@@ -124,3 +124,5 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
         if line.startswith("COPY ") and not line.endswith("./")
     }
     assert packages <= copied, packages - copied
+    assert "kernel" in copied, "the compiled kernel is built in the image"
+    assert "RUN pip install --no-cache-dir /wheels/*.whl" in (ROOT / "Dockerfile").read_text()

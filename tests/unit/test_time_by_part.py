@@ -13,7 +13,7 @@ def test_samples_go_to_the_innermost_part_and_the_rest_to_other(tmp_path: Path) 
     raw = tmp_path / "stacks.txt"
     raw.write_text(
         f"{ROOT};PaymentLedger.process (streams/ledger.py:380);"
-        "MinuteSeries.add (streams/windows.py:70) 6\n"
+        "EventDecoder.check (cashless/schema.py:70) 6\n"
         f"{ROOT};PaymentLedger.process (streams/ledger.py:380);"
         "LocalStore.get_many (streams/local_store.py:60) 3\n"
         f"{ROOT};PaymentLedger.process (streams/ledger.py:380);helper (json/encoder.py:10) 1\n"
@@ -24,10 +24,11 @@ def test_samples_go_to_the_innermost_part_and_the_rest_to_other(tmp_path: Path) 
     assert found["samples"] == 12
     shares = {part["part"]: part["share"] for part in found["parts"]}
     assert shares == {
-        "windows (minute and hour sums)": 6 / 12,
+        "decoding and validation in Python (records the kernel defers)": 6 / 12,
         "local store (RocksDB reads and writes)": 3 / 12,
         # a standard-library leaf counts for the project frame that called it
-        "payment ledger (dedup, late rule, cells)": 1 / 12,
+        "payment ledger: the kernel (decoding, dedup, late rule, windows) and its Python face": 1
+        / 12,
         "other": 2 / 12,
     }
     ledger = next(p for p in found["parts"] if p["part"].startswith("payment ledger"))

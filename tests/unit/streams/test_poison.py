@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import streams.ledger
 from cashless.schema import AccountEvent, PaymentEvent
+from streams.ledger import PaymentLedger
 from streams.poison import (
     PROCESSING_ERROR,
     Excluded,
@@ -20,6 +20,7 @@ from streams.poison import (
     find_poison,
     process_setting_poison_aside,
 )
+from tests.ledger_faults import failing_process, inject
 from tests.unit.streams.test_pipeline_logic import (
     DECODER,
     Worker,
@@ -100,18 +101,11 @@ def test_a_batch_that_passes_at_the_retry_excludes_nothing() -> None:
 
 @pytest.fixture
 def seen_key_fails_for() -> Iterator[set[str]]:
-    """Event ids for which the payment ledger raises while reading a batch (after its sweep)."""
+    """Event ids for which the payment ledger raises once it has applied a batch with them."""
     poison: set[str] = set()
-    original = streams.ledger._seen_key
-
-    def seen_key(p: str, channel: str, segment: str, source: str, event_id: str) -> bytes:
-        if event_id in poison:
-            raise RuntimeError(f"injected fault for {event_id}")
-        return original(p, channel, segment, source, event_id)
-
-    streams.ledger._seen_key = seen_key
+    restore = inject(poison)
     yield poison
-    streams.ledger._seen_key = original
+    restore()
 
 
 def feed_setting_poison_aside(
@@ -170,14 +164,7 @@ def test_poisoned_payments_are_rejected_and_everything_else_equals_the_oracle(
 def test_a_fault_half_way_through_a_batch_leaves_no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fault strikes while events are being added up: the partial sums are thrown away."""
     events = [payment(i, i, ("utility", "water"), "ba-dinh", "qr") for i in range(40)]
-    original = streams.ledger._Batch.apply
-
-    def apply(self: object, segment: object, position: int, event: PaymentEvent, t: float) -> None:
-        if event.event_id == "e25":
-            raise RuntimeError("injected fault")
-        original(self, segment, position, event, t)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(streams.ledger._Batch, "apply", apply)
+    monkeypatch.setattr(PaymentLedger, "process", failing_process({"e25"}, PaymentLedger.process))
     worker = Worker()
     records = records_in_arrival_order(events, [], [], batch=10)
     feed_setting_poison_aside(worker, records, group=4)
