@@ -687,7 +687,8 @@ impl Core {
                     }
                 }
             }
-            _ => return Err(bad_key()),
+            ("p" | "c" | "t" | "d", _, _) => return Err(bad_key()),
+            _ => {} // not a key of the ledger's
         }
         Ok(local)
     }
