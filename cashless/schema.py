@@ -232,21 +232,20 @@ class EventDecoder:
         return self._converted(parsed, _kind_of)
 
     def decode_payment_items(
-        self, raw: bytes, positions: Sequence[int]
+        self, items: Sequence[tuple[int, str | bytes]]
     ) -> tuple[list[tuple[int, PaymentEvent]], list[Rejection]] | None:
-        """The items at `positions` of a `payments.events` record that is a JSON array, as
-        `decode_payments` decides them: the accepted events by position, and the rejections
-        (their `index` the position), in the order `decode_payments` gives them. None when the
-        record is not decided item by item (`decode_payments` rejects it as a whole)."""
-        try:
-            generic = msgspec.json.decode(raw)
-        except (msgspec.DecodeError, RecursionError):
-            return None
-        if not isinstance(generic, list) or not all(0 <= at < len(generic) for at in positions):
-            return None
-        accepted, rejections = self._validated(
-            [(at, generic[at]) for at in positions], lambda item: PaymentEvent
-        )
+        """Some items of a `payments.events` record that is a JSON array, given as (position,
+        the item's JSON text), as `decode_payments` decides them: the accepted events by
+        position, and the rejections (their `index` the position), in the order
+        `decode_payments` gives them. None when an item is not JSON (then the record is decided
+        as a whole)."""
+        parsed: list[tuple[int | None, Any]] = []
+        for at, text in items:
+            try:
+                parsed.append((at, msgspec.json.decode(text)))
+            except (msgspec.DecodeError, RecursionError):
+                return None
+        accepted, rejections = self._validated(parsed, lambda item: PaymentEvent)
         events = [(at, e) for at, e in accepted if at is not None and isinstance(e, PaymentEvent)]
         return events, rejections
 

@@ -36,7 +36,7 @@ class PaymentKernel:
         records: list[tuple[int, bytes]],
         slow: Callable[[int, bytes], tuple[list[_SlowEvent], list[tuple[str, Any, bytes]]]],
         slow_items: Callable[
-            [int, bytes, list[int]],
+            [int, bytes, list[tuple[int, str]]],
             tuple[list[_SlowEvent], list[tuple[str, Any, bytes]]] | None,
         ],
         slow_offsets: set[int],

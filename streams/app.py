@@ -23,6 +23,9 @@ __all__ = ["STREAM_BUFFER_RECORDS", "StreamApp", "build_app", "changelog_topics"
 # Records read ahead per input topic (Faust's default is 4096): a record holds up to 500 events,
 # about 100 kB, so a worker catching up held hundreds of MB of records waiting for their batch.
 STREAM_BUFFER_RECORDS = 512
+# The producer's record batches (Faust's default is 16 kB): a batch's changelog writes go in whole
+# batches (`streams.batches`), one per partition and round trip; below Kafka's 1 MB message limit.
+CHANGELOG_BATCH_BYTES = 512 * 1024
 PAYMENTS_TABLE = "payments-state"
 ACCOUNTS_TABLE = "accounts-state"
 
@@ -76,6 +79,7 @@ def build_app(
         table_standby_replicas=0,
         producer_acks=-1,
         producer_linger_ms=20,
+        producer_max_batch_size=CHANGELOG_BATCH_BYTES,
         key_serializer="raw",
         value_serializer="raw",
     )

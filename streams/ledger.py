@@ -245,10 +245,11 @@ class PaymentLedger:
         return slow
 
     def _slow_items(
-        self, _offset: int, value: bytes, positions: list[int]
+        self, _offset: int, value: bytes, items: list[tuple[int, str]]
     ) -> tuple[list[_SlowEvent], list[_SlowRejection]] | None:
-        """The items of an array record the kernel did not accept, as the decoder decides."""
-        found = self._decoder.decode_payment_items(value, positions)
+        """The items `(position, JSON text)` of an array record the kernel did not accept, as
+        the decoder decides them; `value` is the whole record, kept for the DLQ."""
+        found = self._decoder.decode_payment_items(items)
         if found is None:
             return None
         events, rejections = found

@@ -42,8 +42,8 @@ from streams.batches import BatchApplier, Process, run_whole_batch
 from streams.coverage import AccountLedger
 from streams.dead_letters import DeadLetters
 from streams.exchange import SummaryExchange
-from streams.faust_seam import persisted_offsets, seam_problems, tables_dir
-from streams.heap import RELEASE_SECONDS, release_free_memory
+from streams.faust_seam import kafka_producer, persisted_offsets, seam_problems, tables_dir
+from streams.heap import RELEASE_SECONDS, release_free_memory, tune_garbage_collector
 from streams.lag import ConsumerLag
 from streams.ledger import PaymentLedger
 from streams.local_store import LocalStore, SharedMemoryOptions
@@ -128,12 +128,15 @@ class Worker:
             ledger=ledger,
             processor=processor,
             decode=decoder.decode_payments if kind == "payments" else decoder.decode_accounts,
-            producer=self.app.maybe_start_producer,
+            producer=self._kafka_producer,
             letters=self._letters,
             owned=lambda: self.owned(topic),
             generation=lambda: self.app.consumer_generation_id,
             on_applied=lambda partition: self.exchange.changed(kind, partition),
         )
+
+    async def _kafka_producer(self) -> Any:
+        return kafka_producer(await self.app.maybe_start_producer())
 
     # -- the numbers ----------------------------------------------------------------------------
 
@@ -284,5 +287,6 @@ class Worker:
         shared = SharedMemoryOptions()  # one memory budget for both tables' databases
         for applier in self.appliers.values():
             applier.store.share(shared)
+        tune_garbage_collector()
         worker = faust.Worker(self.app, loglevel=logging.getLogger().level or logging.INFO)
         worker.execute_from_commandline()

@@ -62,9 +62,9 @@ pub struct Rules {
 pub enum Read<'a> {
     /// Every event valid, in order.
     Whole(Vec<Event<'a>>),
-    /// An array whose items are not all valid: the valid ones by position, and the positions
-    /// of the others, for the Python decoder.
-    Items(Vec<(usize, Event<'a>)>, Vec<usize>),
+    /// An array whose items are not all valid: the valid ones by position, and the others
+    /// (position, JSON text), for the Python decoder.
+    Items(Vec<(usize, Event<'a>)>, Vec<(usize, &'a str)>),
     /// Nothing read: the whole record goes to the Python decoder.
     Nothing,
 }
@@ -92,7 +92,7 @@ impl Rules {
                 for (at, item) in items.into_iter().enumerate() {
                     match serde_json::from_str(item.get()).ok().and_then(|e| self.checked(e, latest)) {
                         Some(event) => events.push((at, event)),
-                        None => others.push(at),
+                        None => others.push((at, item.get())),
                     }
                 }
                 if others.is_empty() {

@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyList};
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{Event, Read, Rules};
+use crate::seen::SeenFilter;
 use crate::series::{MinuteSeries, Minutes, Windows};
 use crate::time::{minute_of, window_end, Days, HOUR_MINUTES, MINUTE};
 
@@ -107,6 +108,8 @@ pub struct Partition {
     cells: HashMap<HourKey, BTreeMap<i64, Row>>,
     // local day of the dedup rows -> segment -> newest occurred_at, for pruning
     seen_days: HashMap<i64, HashMap<u32, f64>>,
+    // which dedup index keys the store may hold
+    seen: SeenFilter,
     pub segments: HashMap<u32, Segment>,
     pub districts: HashMap<u32, MinuteSeries>,
     // district -> local day -> [count, non-cash count], for the district and city trends
@@ -122,6 +125,7 @@ impl Partition {
             meta: Meta::default(),
             cells: HashMap::new(),
             seen_days: HashMap::new(),
+            seen: SeenFilter::default(),
             segments: HashMap::new(),
             districts: HashMap::new(),
             district_days: HashMap::new(),
@@ -348,14 +352,14 @@ impl Core {
         }
         let hours: Vec<HourKey> = hours.into_iter().collect();
         self.load_rows(py, state.number, state.swept_before, &mut state.cells, &hours)?;
-        let stored = self.get_many(py, state.number, &wanted)?;
-        let mut seen: HashMap<&[u8], Option<Entry>> = HashMap::with_capacity(wanted.len());
-        for (k, value) in wanted.iter().zip(stored) {
-            let entry = match value {
-                None => None,
-                Some(v) => Some(serde_json::from_slice::<Entry>(&v).map_err(|e| decode_err("dedup entry", e))?),
-            };
-            seen.insert(k.as_slice(), entry);
+        // The store is read only for the events it may hold an entry of (see `seen.rs`).
+        let mut seen: HashMap<&[u8], Option<Entry>> = wanted.iter().map(|k| (k.as_slice(), None)).collect();
+        let lookups: Vec<Vec<u8>> = seen.keys().filter(|k| state.seen.may_hold(k)).map(|k| k.to_vec()).collect();
+        for (k, value) in lookups.iter().zip(self.get_many(py, state.number, &lookups)?) {
+            if let Some(v) = value {
+                let entry = serde_json::from_slice::<Entry>(&v).map_err(|e| decode_err("dedup entry", e))?;
+                seen.insert(k.as_slice(), Some(entry));
+            }
         }
         let mut clocks: HashMap<u32, Clock> = HashMap::new();
         let mut dirty_cells: HashSet<HourKey> = HashSet::new();
@@ -412,6 +416,7 @@ impl Core {
                         }
                     }
                     seen.insert(seen_key, Some((offset, *index, t)));
+                    state.seen.add(seen_key);
                     out.local.insert(seen_key.to_vec(), Some(json(&(offset, *index, t))));
                     new_seen.push((segment, flat.len() - 1, offset, *index, t));
                 }
@@ -500,11 +505,11 @@ impl Core {
         Ok(Decoded { offset, events: events.into_iter().map(|(i, e)| (i as i64, e)).collect(), rejections })
     }
 
-    /// The items at `positions` of an array record as the Python decoder decides them (events
-    /// by position), or None when it decides the record as a whole.
+    /// The items `(position, JSON text)` of an array record as the Python decoder decides them
+    /// (events by position), or None when it decides the record as a whole.
     #[allow(clippy::type_complexity)]
-    fn slow_items<'a>(&mut self, slow_items: &Bound<'_, PyAny>, offset: i64, value: &Bound<'_, PyBytes>, positions: Vec<usize>) -> PyResult<Option<(Vec<(usize, Event<'a>)>, Vec<(String, PyObject, PyObject)>)>> {
-        let found: Option<(Vec<SlowEvent>, Vec<(String, PyObject, PyObject)>)> = slow_items.call1((offset, value, positions))?.extract()?;
+    fn slow_items<'a>(&mut self, slow_items: &Bound<'_, PyAny>, offset: i64, value: &Bound<'_, PyBytes>, items: Vec<(usize, &str)>) -> PyResult<Option<(Vec<(usize, Event<'a>)>, Vec<(String, PyObject, PyObject)>)>> {
+        let found: Option<(Vec<SlowEvent>, Vec<(String, PyObject, PyObject)>)> = slow_items.call1((offset, value, items))?.extract()?;
         match found {
             None => Ok(None),
             Some((events, rejections)) => Ok(Some((self.taken(events)?, rejections))),
@@ -585,7 +590,7 @@ impl Core {
         gone.sort_unstable();
         for day in gone {
             state.seen_days.remove(&day);
-            self.forget_day(py, state.number, day, out)?;
+            self.forget_day(py, state.number, &mut state.seen, day, out)?;
         }
         for cells in state.segments.values_mut() {
             cells.minutes.prune(before);
@@ -601,14 +606,16 @@ impl Core {
     }
 
     /// Delete the dedup rows of one local day, and the index keys that still point at them.
-    fn forget_day(&self, py: Python<'_>, partition: i64, day: i64, out: &mut Outcome) -> PyResult<()> {
+    fn forget_day(&self, py: Python<'_>, partition: i64, filter: &mut SeenFilter, day: i64, out: &mut Outcome) -> PyResult<()> {
         let p = partition.to_string();
         let mut positions: IndexMap<Vec<u8>, HashSet<(i64, i64)>> = IndexMap::new();
         for (k, value) in self.scan(py, partition, &key(&["d", &p, &day.to_string(), ""]))? {
             out.writes.insert(k, None);
             let rows: Vec<SeenRow> = serde_json::from_slice(&value).map_err(|e| decode_err("dedup rows", e))?;
             for (channel, segment, source, event_id, offset, index, _) in rows {
-                positions.entry(self.seen_key(&p, &channel, &segment, &source, &event_id)).or_default().insert((offset, index));
+                let k = self.seen_key(&p, &channel, &segment, &source, &event_id);
+                filter.remove(&k);
+                positions.entry(k).or_default().insert((offset, index));
             }
         }
         let keys: Vec<Vec<u8>> = positions.keys().cloned().collect();
@@ -669,7 +676,9 @@ impl Core {
                     let p = number.to_string();
                     let mut newest: IndexMap<Vec<u8>, Entry> = IndexMap::new();
                     for (channel, segment, source, event_id, offset, index, t) in &rows {
-                        newest.insert(self.seen_key(&p, channel, segment, source, event_id), (*offset, *index, *t));
+                        let k = self.seen_key(&p, channel, segment, source, event_id);
+                        state.seen.add(&k);
+                        newest.insert(k, (*offset, *index, *t));
                     }
                     let keys: Vec<Vec<u8>> = newest.keys().cloned().collect();
                     for (k, stored) in keys.iter().zip(self.get_many(py, number, &keys)?) {

@@ -9,6 +9,7 @@
 
 mod decode;
 mod ledger;
+mod seen;
 mod series;
 mod time;
 

@@ -24,19 +24,38 @@ def event(partition: int, offset: int) -> Any:
     )
 
 
+class Batch:
+    def __init__(self) -> None:
+        self.records = 0
+
+    def append(self, **_: Any) -> object:
+        self.records += 1
+        return object()
+
+    def close(self) -> None:
+        pass
+
+    def record_count(self) -> int:
+        return self.records
+
+
 class Producer:
-    """Records every send; acknowledges them only once `release` is set."""
+    """Records every batch sent; acknowledges them only once `release` is set."""
 
     def __init__(self) -> None:
-        self.sent: list[int] = []  # the partition of each send, in order
+        self.sent: list[int] = []  # the partition of each batch, in order
         self.release = asyncio.Event()
         self.release.set()
         self._offsets: dict[int, int] = {}
         self._acks: list[asyncio.Future[None]] = []
 
-    async def send(self, *, partition: int, **_: Any) -> asyncio.Future[Any]:
+    def create_batch(self) -> Batch:
+        return Batch()
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
         self.sent.append(partition)
-        offset = self._offsets[partition] = self._offsets.get(partition, -1) + 1
+        offset = self._offsets.get(partition, 0)
+        self._offsets[partition] = offset + batch.record_count()
         acked: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         async def ack() -> None:
