@@ -8,7 +8,7 @@
 //! the whole record when it is not a JSON array or object within the size limit.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -4,7 +4,9 @@
 //! one implementation. Python keeps the I/O: the local store is read through the `store` object
 //! (`get_many`, `scan`), and the writes a batch makes are returned to be persisted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
 
 use indexmap::IndexMap;
 use pyo3::prelude::*;
@@ -26,7 +28,7 @@ type SeenRow = (String, String, String, String, i64, i64, f64);
 // An event the Python decoder accepted: index or position, event_id, event time, source,
 // channel, segment, district, method, amount.
 type SlowEvent = (i64, String, f64, String, String, String, String, String, i64);
-pub type Writes = IndexMap<Vec<u8>, Option<Vec<u8>>>;
+pub type Writes = IndexMap<Vec<u8>, Option<Vec<u8>>, FxBuildHasher>;
 
 /// Counters and clocks of one partition, persisted as one value (`PartitionMeta`).
 #[derive(Serialize, Deserialize, Clone)]
@@ -123,13 +125,13 @@ impl Partition {
         Partition {
             number,
             meta: Meta::default(),
-            cells: HashMap::new(),
-            seen_days: HashMap::new(),
+            cells: HashMap::default(),
+            seen_days: HashMap::default(),
             seen: SeenFilter::default(),
-            segments: HashMap::new(),
-            districts: HashMap::new(),
-            district_days: HashMap::new(),
-            district_segments: HashMap::new(),
+            segments: HashMap::default(),
+            districts: HashMap::default(),
+            district_days: HashMap::default(),
+            district_segments: HashMap::default(),
             swept_before: 0,
         }
     }
@@ -240,7 +242,7 @@ impl Core {
         let store_keys: Vec<Vec<u8>> = missing.iter().map(|k| self.cell_key(&p, *k)).collect();
         for (k, value) in missing.into_iter().zip(self.get_many(py, state_number, &store_keys)?) {
             if let Some(value) = value {
-                let rows: Vec<Vec<i64>> = serde_json::from_slice(&value).map_err(|e| decode_err("hour row", e))?;
+                let rows: Vec<[i64; 6]> = serde_json::from_slice(&value).map_err(|e| decode_err("hour row", e))?;
                 cells.insert(k, rows.into_iter().map(|r| (r[0], [r[1], r[2], r[3], r[4], r[5]])).collect());
             }
         }
@@ -334,7 +336,7 @@ impl Core {
         // One pass for the hour rows the events go to and their dedup index keys, read in one go.
         let mut prepared: Vec<(u32, u32, i64)> = Vec::new(); // segment, district, minute
         let mut wanted: Vec<Vec<u8>> = Vec::new();
-        let mut hours: HashSet<HourKey> = HashSet::new();
+        let mut hours: HashSet<HourKey> = HashSet::default();
         let mut last: Option<(usize, usize, u32)> = None; // (record, event) of the last lookup
         for (r, record) in decoded.iter().enumerate() {
             for (i, (_, e)) in record.events.iter().enumerate() {
@@ -361,9 +363,9 @@ impl Core {
                 seen.insert(k.as_slice(), Some(entry));
             }
         }
-        let mut clocks: HashMap<u32, Clock> = HashMap::new();
-        let mut dirty_cells: HashSet<HourKey> = HashSet::new();
-        let mut dirty_totals: HashSet<(u32, usize)> = HashSet::new();
+        let mut clocks: HashMap<u32, Clock> = HashMap::default();
+        let mut dirty_cells: HashSet<HourKey> = HashSet::default();
+        let mut dirty_totals: HashSet<(u32, usize)> = HashSet::default();
         let mut new_seen: Vec<(u32, usize, i64, i64, f64)> = Vec::new(); // segment, event#, offset, index, t
         let mut flat: Vec<&Event<'_>> = Vec::with_capacity(prepared.len());
         let mut n = 0;
@@ -467,7 +469,7 @@ impl Core {
             let total = state.segments[&segment].totals[&method];
             out.writes.insert(key(&["t", &p, channel, name, &self.methods[method]]), Some(json(&total)));
         }
-        let mut by_day: IndexMap<i64, Vec<SeenRow>> = IndexMap::new();
+        let mut by_day: IndexMap<i64, Vec<SeenRow>, FxBuildHasher> = IndexMap::default();
         for (segment, at, offset, index, t) in new_seen {
             let (channel, name) = &self.names.segments[segment as usize];
             let e = flat[at];
@@ -575,7 +577,7 @@ impl Core {
             }
         }
         // A day's dedup rows go once each of their segments' horizon has passed them.
-        let mut horizons: HashMap<u32, f64> = HashMap::new();
+        let mut horizons: HashMap<u32, f64> = HashMap::default();
         for (segment_key, c) in &state.meta.clocks {
             if let Some((channel, segment)) = segment_key.split_once(':') {
                 horizons.insert(self.names.segment(channel, segment), (window_end(*c) - self.horizon) as f64);
@@ -608,7 +610,7 @@ impl Core {
     /// Delete the dedup rows of one local day, and the index keys that still point at them.
     fn forget_day(&self, py: Python<'_>, partition: i64, filter: &mut SeenFilter, day: i64, out: &mut Outcome) -> PyResult<()> {
         let p = partition.to_string();
-        let mut positions: IndexMap<Vec<u8>, HashSet<(i64, i64)>> = IndexMap::new();
+        let mut positions: IndexMap<Vec<u8>, HashSet<(i64, i64)>, FxBuildHasher> = IndexMap::default();
         for (k, value) in self.scan(py, partition, &key(&["d", &p, &day.to_string(), ""]))? {
             out.writes.insert(k, None);
             let rows: Vec<SeenRow> = serde_json::from_slice(&value).map_err(|e| decode_err("dedup rows", e))?;
@@ -634,7 +636,7 @@ impl Core {
     /// (a None value is a deletion). Returns the writes the local store needs to index what it
     /// holds (the dedup index keys of recovered rows it lacks or holds older entries for).
     pub fn restore(&mut self, py: Python<'_>, partitions: &mut HashMap<i64, Partition>, k: &[u8], value: Option<&[u8]>) -> PyResult<Writes> {
-        let mut local = Writes::new();
+        let mut local = Writes::default();
         let text = std::str::from_utf8(k).map_err(|e| decode_err("key", e))?;
         let parts: Vec<&str> = text.split('|').collect();
         let bad_key = || pyo3::exceptions::PyValueError::new_err(format!("not a payments table key: {text:?}"));
@@ -654,7 +656,7 @@ impl Core {
                 if let Some(value) = value {
                     // the rows stay in the store, their sums come here
                     let district = self.names.district(district);
-                    let rows: Vec<Vec<i64>> = serde_json::from_slice(value).map_err(|e| decode_err("hour row", e))?;
+                    let rows: Vec<[i64; 6]> = serde_json::from_slice(value).map_err(|e| decode_err("hour row", e))?;
                     for row in rows {
                         self.aggregate(state, segment, district, row[0], &row[1..5]);
                     }
@@ -674,7 +676,7 @@ impl Core {
                     let rows: Vec<SeenRow> = serde_json::from_slice(value).map_err(|e| decode_err("dedup rows", e))?;
                     self.note_day(state, day, &rows);
                     let p = number.to_string();
-                    let mut newest: IndexMap<Vec<u8>, Entry> = IndexMap::new();
+                    let mut newest: IndexMap<Vec<u8>, Entry, FxBuildHasher> = IndexMap::default();
                     for (channel, segment, source, event_id, offset, index, t) in &rows {
                         let k = self.seen_key(&p, channel, segment, source, event_id);
                         state.seen.add(&k);

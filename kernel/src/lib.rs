@@ -16,6 +16,7 @@ mod time;
 use std::collections::{HashMap, HashSet};
 
 use pyo3::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 use pyo3::types::{PyBytes, PyDict};
 
 use decode::Rules;
@@ -27,7 +28,7 @@ use time::Days;
 #[pyclass(module = "cashless_kernel")]
 struct PaymentKernel {
     core: Core,
-    partitions: HashMap<i64, Partition>,
+    partitions: FxHashMap<i64, Partition>,
 }
 
 fn py_writes<'py>(py: Python<'py>, writes: Writes) -> PyResult<Bound<'py, PyDict>> {
@@ -64,7 +65,12 @@ impl PaymentKernel {
             core: Core {
                 store,
                 names: Default::default(),
-                rules: Rules { segments, districts, max_record_bytes, methods: methods.clone() },
+                rules: Rules {
+                    segments: segments.into_iter().map(|(c, s)| (c, s.into_iter().collect())).collect(),
+                    districts: districts.into_iter().collect(),
+                    max_record_bytes,
+                    methods: methods.clone(),
+                },
                 windows: Windows {
                     names: windows.iter().map(|(n, _)| n.clone()).collect(),
                     minutes: windows.iter().map(|(_, m)| *m).collect(),
@@ -76,14 +82,14 @@ impl PaymentKernel {
                 days: Days { offset: day_offset_seconds, length: day_seconds },
                 seen_rows_per_key,
             },
-            partitions: HashMap::new(),
+            partitions: FxHashMap::default(),
         }
     }
 
     /// Apply one partition's `(offset, value)` records in offset order: `(writes, local,
     /// rejections)`, the table writes (None deletes), the writes for the local store only, and
     /// `(offset, rejection, raw)` per rejection. The items of an array the fast path does not
-    /// accept are decided by `slow_items(offset, value, positions)` (None: by `slow`); records
+    /// accept are decided by `slow_items(offset, value, [(position, text)])` (None: by `slow`); records
     /// at `slow_offsets`, and those not read at all, by `slow(offset, value)`; `latest` is the
     /// newest event time accepted.
     fn process<'py>(
@@ -93,7 +99,7 @@ impl PaymentKernel {
         records: Vec<(i64, Bound<'py, PyBytes>)>,
         slow: Bound<'py, PyAny>,
         slow_items: Bound<'py, PyAny>,
-        slow_offsets: HashSet<i64>,
+        slow_offsets: FxHashSet<i64>,
         latest: f64,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>, Vec<(i64, PyObject, PyObject)>)> {
         let Self { core, partitions } = self;

@@ -7,8 +7,9 @@
 //! takes it away when its day's rows are deleted. A key whose fingerprint is absent is not in
 //! the store; a present one may be (or another key shares it), and the store decides.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
+
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
 
 #[derive(Default)]
 pub struct SeenFilter {
@@ -16,9 +17,9 @@ pub struct SeenFilter {
 }
 
 fn fingerprint(key: &[u8]) -> u32 {
-    let mut hasher = DefaultHasher::new(); // SipHash with fixed keys: the same in every process
+    let mut hasher = FxHasher::default();
     hasher.write(key);
-    hasher.finish() as u32
+    (hasher.finish() >> 32) as u32
 }
 
 impl SeenFilter {

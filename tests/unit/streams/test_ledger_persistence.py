@@ -281,3 +281,46 @@ def test_a_kept_local_store_is_indexed_for_what_recovery_added_to_it() -> None:
     after.feed("payments", 0, [(3, encode_batch(events))])
     assert_same(after.values(), truth_of(events + events, [], []))
     assert after.view.duplicates() == 30
+
+
+class CountingStore(DictStore):
+    """A dict store that records the dedup index keys each multi-get asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index_reads: list[bytes] = []
+
+    def get_many(self, partition: int, keys: Any) -> list[bytes | None]:
+        self.index_reads += [key for key in keys if key.startswith(b"e|")]
+        return super().get_many(partition, keys)
+
+
+def test_the_dedup_index_is_read_only_for_events_that_may_have_been_seen() -> None:
+    store = CountingStore()
+    ledger = PaymentLedger(DECODER, store)
+    first = [payment(i, i, SEGMENT, "hoan-kiem", "qr") for i in range(200)]
+    store.apply(_all_writes(ledger.process(0, [(0, encode_batch(first))])))
+    assert store.index_reads == []  # 200 new events, not one index read
+    again = first[:3]
+    outcome = ledger.process(
+        0, [(1, encode_batch(again + [payment(500, 300, SEGMENT, "ba-dinh", "qr")]))]
+    )
+    store.apply(_all_writes(outcome))
+    assert len(store.index_reads) == 3  # the three re-sent ones only
+    assert ledger.meta(0).duplicates == 3
+    # Recovery rebuilds what may have been seen from the dedup rows: a re-send is still read
+    # (and is a duplicate), a new event still is not.
+    recovered = PaymentLedger(DECODER, store)
+    for key, value in sorted(store.data.items()):
+        if not key.startswith(b"e|"):
+            store.apply(recovered.restore(key, value))
+    store.index_reads.clear()
+    recovered.process(
+        0, [(2, encode_batch(first[5:6] + [payment(501, 301, SEGMENT, "ba-dinh", "qr")]))]
+    )
+    assert len(store.index_reads) == 1
+    assert recovered.meta(0).duplicates == 4
+
+
+def _all_writes(outcome: Any) -> dict[bytes, bytes | None]:
+    return {**outcome.writes, **outcome.local}
