@@ -303,7 +303,7 @@ def test_the_dedup_index_is_read_only_for_events_that_may_have_been_seen() -> No
     assert store.index_reads == []  # 200 new events, not one index read
     again = first[:3]
     outcome = ledger.process(
-        0, [(1, encode_batch(again + [payment(500, 300, SEGMENT, "ba-dinh", "qr")]))]
+        0, [(1, encode_batch([*again, payment(500, 300, SEGMENT, "ba-dinh", "qr")]))]
     )
     store.apply(_all_writes(outcome))
     assert len(store.index_reads) == 3  # the three re-sent ones only
@@ -316,7 +316,7 @@ def test_the_dedup_index_is_read_only_for_events_that_may_have_been_seen() -> No
             store.apply(recovered.restore(key, value))
     store.index_reads.clear()
     recovered.process(
-        0, [(2, encode_batch(first[5:6] + [payment(501, 301, SEGMENT, "ba-dinh", "qr")]))]
+        0, [(2, encode_batch([*first[5:6], payment(501, 301, SEGMENT, "ba-dinh", "qr")]))]
     )
     assert len(store.index_reads) == 1
     assert recovered.meta(0).duplicates == 4
