@@ -12,7 +12,9 @@ persists the table writes it returns; on recovery it hands back every persisted 
 the ledger rebuilds its in-memory aggregates. Neither the dedup entries nor the minutes of the
 hour rows are kept in memory beyond the batch: the ledger reads them from the table's local
 store through a `StateStore` (multi-gets), and keeps per segment and district only hour sums
-(`streams.windows`), reading an hour's minutes when a window starts or ends in it.
+(`kernel/src/series.rs`), reading an hour's minutes when a window starts or ends in it. Of the
+dedup entries it keeps a 32-bit fingerprint each (`kernel/src/seen.rs`), so that the index is
+read only for the events the store may hold an entry of: most events are new.
 
 Counting is idempotent under at-least-once delivery. Every persisted counter carries the
 position (record offset, index in the record) of the last event applied to it, and an event at

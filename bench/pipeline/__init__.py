@@ -16,7 +16,9 @@ each as its own process reading the same topic from the beginning:
            dataset's ground truth, then checked against the whole ground truth.
 
 Then the produce -> /metrics latency of `cashless worker` at a fixed live rate (bench/live_load.py),
-and the producer throughput of `cashless replay` (the dataset file) and of `cashless gateway`
+its catch-up after `kill -9` with 300,000 events behind (a worker killed part-way through the
+dataset and restarted on its own local store, until /metrics shows the whole ground truth), and
+the producer throughput of `cashless replay` (the dataset file) and of `cashless gateway`
 (the load generator of tests/integration/test_gateway.py in a second process).
 
 Results of a whole run go to bench/results/latest.json and docs/BENCHMARKS.md; `--quick` (a
@@ -30,6 +32,7 @@ process it starts, and the stack, is stopped at the end, also on error or Ctrl-C
 
 The modules: `plan` (the sizes of a run), `context` (one run's stack, processes and results),
 `dataset`, `contenders`, `ours` (the worker's runs and its profile), `throughput`, `latency`,
-`producer_throughput` (replay and gateway), `run` (the order of it all), `machine`, `targets`,
-`report` (the Markdown page) and `__main__` (the command line and the results file).
+`restart` (the catch-up after kill -9), `producer_throughput` (replay and gateway), `run` (the
+order of it all), `machine`, `targets`, `report` (the Markdown page) and `__main__` (the command
+line and the results file).
 """

@@ -19,19 +19,29 @@ from bench.harness.processes import Proc, free_port, wait_until
 from bench.pipeline.context import Bench
 from bench.pipeline.dataset import Dataset
 
-__all__ = ["PROFILE", "run_ours", "start_worker", "time_by_part"]
+__all__ = ["PROFILE", "run_ours", "start_worker", "time_by_part", "truth_differences"]
 
 PROFILE = ROOT / ".cashless" / "bench" / "ours-profile.txt"  # py-spy's stacks of the last run
 
 
-def start_worker(bench: Bench, tag: str, prefix: str, env: dict[str, str]) -> tuple[Proc, int]:
-    """A `cashless worker` with a new app id and state directory, and the port of its /metrics."""
-    port = free_port()
+def start_worker(
+    bench: Bench,
+    tag: str,
+    prefix: str,
+    env: dict[str, str],
+    *,
+    app_id: str | None = None,
+    port: int | None = None,
+) -> tuple[Proc, int]:
+    """A `cashless worker`, and the port of its /metrics: by default with a new app id and state
+    directory; the same `app_id` and `port` again restart a worker on its own local store."""
+    port = port or free_port()
+    app_id = app_id or f"ours-{tag}-{uuid.uuid4().hex[:6]}"
     command: list[str | Path] = [
         sys.executable,
         *("-m", "cli", "worker", "--topic-prefix", prefix),
-        *("--app-id", f"ours-{tag}-{uuid.uuid4().hex[:6]}", "--web-port", str(port)),
-        *("--state-dir", bench.work / f"ours-{tag}"),
+        *("--app-id", app_id, "--web-port", str(port)),
+        *("--state-dir", bench.work / app_id),
     ]
     return bench.procs.start(f"ours-{tag}", command, env), port
 
@@ -72,7 +82,7 @@ def run_ours(
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
             profiler.wait(timeout=60)
         cpu, rss = proc.cpu_seconds(), proc.peak_rss_mb()
-        mismatches = _truth_differences(bench, port, dataset)
+        mismatches = truth_differences(bench, port, dataset)
     finally:
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
@@ -99,7 +109,7 @@ def run_ours(
     }
 
 
-def _truth_differences(bench: Bench, port: int, dataset: Dataset) -> int | None:
+def truth_differences(bench: Bench, port: int, dataset: Dataset) -> int | None:
     """Series of /metrics that differ from the ground truth, once the city-wide series (which
     follow the partition summaries) have had up to 30 s to settle; None without /metrics."""
     found: int | None = None

@@ -10,7 +10,7 @@ END = "2026-11-20T00:00:00+07:00"  # fixed, so the dataset is the same run after
 # The Quix Streams configurations: contender name -> `bench.contenders.quix_peer --job`.
 PEERS = {"peer-hopping": "hopping", "peer-tumbling": "tumbling", "peer-count": "count"}
 CONTENDERS = ("ceiling", "naive", *PEERS, "ours")
-PARTS = (*CONTENDERS, "latency", "replay", "gateway")
+PARTS = (*CONTENDERS, "latency", "restart", "replay", "gateway")
 
 
 @dataclass(frozen=True)

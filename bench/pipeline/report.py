@@ -164,6 +164,26 @@ def markdown(results: dict[str, Any]) -> str:
             "high).",
             "",
         ]
+    rs = results.get("restart")
+    if rs and rs["runs"]:
+        differences = ", ".join(str(r["truth_differences"]) for r in rs["runs"])
+        lines += [
+            "## Catch-up after `kill -9`",
+            "",
+            "A `cashless worker` reads the dataset's topic from the start and is killed "
+            f"(SIGKILL) once about {rs['behind']:,} of its events are left; the same worker (app "
+            "id, port, local store) is started again at once. Timed from that start to the first "
+            f"poll (every {results['plan']['live_poll_seconds']} s) where `/metrics` shows every "
+            "applied payment of the ground truth.",
+            "",
+            "| seconds to caught up | events behind at the kill | runs |",
+            "| ---: | ---: | ---: |",
+            f"| {_fmt(rs['seconds'], 1)} | {_fmt(rs['events_behind'])} | {len(rs['runs'])} |",
+            "",
+            "Then the whole `/metrics` is compared with the ground truth (nothing lost, nothing "
+            f"counted twice): differences per run {differences}.",
+            "",
+        ]
     rp, gw = results.get("replay"), results.get("gateway")
     if rp or gw:
         lines += [

@@ -9,6 +9,7 @@ from bench.pipeline.dataset import load_dataset
 from bench.pipeline.latency import latency
 from bench.pipeline.plan import CONTENDERS
 from bench.pipeline.producer_throughput import gateway, replay
+from bench.pipeline.restart import restart
 from bench.pipeline.throughput import throughput
 
 __all__ = ["run"]
@@ -25,6 +26,8 @@ def run(bench: Bench) -> None:
         throughput(bench, dataset)
     if "latency" in bench.only:
         latency(bench)
+    if "restart" in bench.only:
+        restart(bench, dataset)
     if "replay" in bench.only:
         replay(bench, dataset)
     if "gateway" in bench.only:

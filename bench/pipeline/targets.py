@@ -20,6 +20,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     ratios = results.get("ratios", {})
     latency = results.get("latency") or {}
+    restart = results.get("restart") or {}
     throughput = results.get("throughput") or {}
     # "every configuration" only holds when each of them was measured in this run
     every_peer = all((throughput.get(name) or {}).get("runs") for name in PEERS)
@@ -36,6 +37,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"p99 produce → /metrics ≤ 500 ms at {latency.get('rate', 0):,} events/s",
             median("latency", "p99_ms"),
             -500,  # at most
+        ),
+        (
+            f"restart after kill -9 with {restart.get('behind', 0):,} events behind: "
+            "caught up ≤ 15 s",
+            median("restart", "seconds"),
+            -15,  # at most
         ),
         ("replay ≥ 100,000 events/s", median("replay", "events_per_s"), 100_000),
         ("gateway ≥ 50,000 events/s in batches of 500", median("gateway", "events_per_s"), 50_000),
