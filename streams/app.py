@@ -6,6 +6,7 @@ ledgers decode records themselves, in batches.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,12 @@ def changelog_topics(app_id: str, topics: Topics) -> dict[str, int]:
     }
 
 
+def group_instance_id(settings: WorkerSettings) -> str:
+    """This worker's stable name in the consumer group: one per host and web port, as its local
+    state directory is one per app and web port."""
+    return f"{socket.gethostname()}-{settings.web_port}"
+
+
 def build_app(
     settings: WorkerSettings, kafka: KafkaSettings, topics: Topics, datadir: Path
 ) -> StreamApp:
@@ -71,6 +78,9 @@ def build_app(
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=10.0,
+        # Static membership: a worker restarted after a crash takes its place in the group at
+        # once instead of waiting for the session of its previous run to expire (10 s).
+        consumer_group_instance_id=group_instance_id(settings),
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
         broker_max_poll_records=2000,
