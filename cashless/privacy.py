@@ -293,8 +293,11 @@ class Scrubber:
 
     def _scrub_object(self, obj: dict[str, Any], *, top: bool) -> dict[str, Any]:
         clean: dict[str, Any] = {}
+        kinds, long_run = self._kinds, _LONG_RUN.search  # looked up once: this runs per field
         for name, value in obj.items():
-            kind = self._kind(name) if isinstance(name, str) else _DROP
+            kind = kinds.get(name)
+            if kind is None:
+                kind = self._kind(name) if isinstance(name, str) else _DROP
             if kind == _DROP:
                 continue
             if kind == _PSEUDONYMISE:
@@ -303,7 +306,7 @@ class Scrubber:
             contract = top and kind == _CONTRACT
             if isinstance(value, str):
                 # Cheap screen first: most values have neither an "@" nor 9 digits.
-                if ("@" in value or _LONG_RUN.search(value)) and contains_identifier(
+                if ("@" in value or long_run(value)) and contains_identifier(
                     value, strict=not contract
                 ):
                     if contract and name == "event_id":
