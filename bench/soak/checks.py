@@ -124,8 +124,10 @@ def lag_check(rows: list[Sample], killed_at: float, bound: float) -> Check:
 
 
 def caught_up(rows: list[Sample], killed_at: float) -> float | None:
-    """Seconds from the kill to the first sample after the restart's peak lag with a lag no
-    larger than the worst of the first life after its warm-up."""
+    """Seconds from the kill to the first sample, after the highest lag of the recovery window,
+    where the restarted worker answers and its lag is no larger than the worst of the first life
+    after its warm-up. (A restart quick enough to leave no peak gives the first such sample;
+    the window keeps a later peak of the live load from being taken for the restart's.)"""
     before = [
         s.lag_records
         for s in rows
@@ -134,6 +136,14 @@ def caught_up(rows: list[Sample], killed_at: float) -> float | None:
     after = [s for s in rows if s.t >= killed_at and s.lag_records is not None]
     if not before or not after:
         return None
-    peak = max(range(len(after)), key=lambda i: after[i].lag_records or 0)
-    back = next((s for s in after[peak:] if (s.lag_records or 0) <= max(before)), None)
+    window = [s for s in after if s.t <= killed_at + RECOVERY_SECONDS]
+    peak = max(range(len(window)), key=lambda i: window[i].lag_records or 0, default=0)
+    back = next(
+        (
+            s
+            for s in after[peak:]
+            if s.events_counted is not None and (s.lag_records or 0) <= max(before)
+        ),
+        None,
+    )
     return None if back is None else round(back.t - killed_at, 1)
