@@ -9,10 +9,11 @@ import functools
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bench.harness.metrics import payments_by_segment, scrape
-from bench.harness.processes import free_port
+from bench.harness.processes import free_port, wait_until
 from bench.harness.progress import say
 from bench.harness.stats import spread
 from bench.pipeline.context import Bench
@@ -61,7 +62,8 @@ def _run(bench: Bench, dataset: Dataset, tag: str, behind: int) -> dict[str, Any
     restarted = time.time()
     proc, _ = start_worker(bench, f"{tag}-again", dataset.prefix, env, app_id=app_id, port=port)
     try:
-        first = _poll(bench, proc, port, lambda n: n > 0, timed=True)
+        _poll(bench, proc, port, lambda n: n > 0)
+        first = time.time()
         _poll(bench, proc, port, lambda n: n >= dataset.applied)
         done = time.time()
         mismatches = truth_differences(bench, port, dataset)
@@ -75,16 +77,21 @@ def _run(bench: Bench, dataset: Dataset, tag: str, behind: int) -> dict[str, Any
     }
 
 
-def _poll(bench: Bench, proc: Any, port: int, reached: Any, *, timed: bool = False) -> float:
-    """Poll /metrics until the applied payments satisfy `reached`: their number (or, `timed`,
-    the time of that poll)."""
-    deadline = time.time() + bench.plan.ours_timeout
-    while time.time() < deadline:
+def _poll(bench: Bench, proc: Any, port: int, reached: Callable[[float], bool]) -> float:
+    """Poll /metrics until the applied payments, some at least, satisfy `reached`; their number
+    then."""
+
+    def applied() -> float | None:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.popen.returncode}: {proc.tail()}")
         text = scrape(bench.http, port)
-        applied = sum(payments_by_segment(text).values()) if text else 0.0
-        if reached(applied):
-            return time.time() if timed else applied
-        time.sleep(bench.plan.live_poll_seconds)
-    raise TimeoutError(f"the worker did not get there in {bench.plan.ours_timeout:.0f} s")
+        n = sum(payments_by_segment(text).values()) if text else 0.0
+        return n if n > 0 and reached(n) else None
+
+    found: float = wait_until(
+        applied,
+        bench.plan.ours_timeout,
+        "the worker's applied payments",
+        every=bench.plan.live_poll_seconds,
+    )
+    return found

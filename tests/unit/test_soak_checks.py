@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.soak.checks import SST_PER_DATABASE, caught_up, flat_checks
 from bench.soak.sampling import Sample
 
 
+def sample(t: float, **readings: Any) -> Sample:
+    """A sample at `t` with the given readings, None for the others."""
+    fields: dict[str, Any] = {
+        "rss_mb": None,
+        "fds": None,
+        "sst_files": None,
+        "cpu_s": None,
+        "lag_records": None,
+        "records_in": None,
+        "events_counted": None,
+    }
+    return Sample(t=t, life=1, sending=True, pid=1, **{**fields, **readings})
+
+
 def life(fds: list[int], sst: list[int], rss: float = 150.0) -> list[Sample]:
     return [
-        Sample(
-            t=10.0 * i,
-            life=1,
-            sending=True,
-            pid=1,
-            rss_mb=rss,
-            fds=n,
-            sst_files=k,
-            cpu_s=None,
-            lag_records=None,
-            records_in=None,
-            events_counted=None,
-        )
+        sample(10.0 * i, rss_mb=rss, fds=n, sst_files=k)
         for i, (n, k) in enumerate(zip(fds, sst, strict=True))
     ]
 
@@ -53,22 +57,7 @@ def test_more_table_files_than_the_databases_explain_fail() -> None:
 
 def lags(points: list[tuple[float, int, float | None]]) -> list[Sample]:
     """Samples of (t, lag in records, events counted or None while no worker answers)."""
-    return [
-        Sample(
-            t=t,
-            life=1 if t < 360 else 2,
-            sending=True,
-            pid=1,
-            rss_mb=None,
-            fds=None,
-            sst_files=None,
-            cpu_s=None,
-            lag_records=lag,
-            records_in=None,
-            events_counted=counted,
-        )
-        for t, lag, counted in points
-    ]
+    return [sample(t, lag_records=lag, events_counted=counted) for t, lag, counted in points]
 
 
 FIRST_LIFE = [(60.0 + 10 * i, 200 + i, 1000.0 + i) for i in range(30)]  # worst lag 229
