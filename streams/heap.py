@@ -13,7 +13,7 @@ scans every object alive since start-up in its full passes; a worker allocates s
 Kafka record (Faust's events and messages, the ledgers' writes), so on `make bench` the collector
 was about a sixth of the worker's samples. With young passes every 50,000 allocations and the
 start-up objects frozen out of the scans, the worker's CPU time on that dataset went from 7.7 to
-6.1 s (and its peak RSS by about 20 MB).
+6.1 s, while its peak RSS rose by about 20 MB.
 """
 
 from __future__ import annotations
